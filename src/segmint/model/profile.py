@@ -1,0 +1,100 @@
+"""One customer's in-memory profile and the request context: what the Python engine reads.
+
+Conventions shared by every layer:
+- timestamps are timezone-aware ``datetime`` in UTC; dates are ``datetime.date``;
+- money and other numbers are ``Decimal`` (quantities and counts are ``int``);
+- a missing value is ``None``; strings keep their original case (rules lower-case them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(slots=True)
+class OrderItem:
+    id: str
+    placed_at: dt.datetime | None
+    status: str | None
+    total: Decimal | None
+    currency: str | None = None
+    store: str | None = None
+    item_count: int | None = 0
+
+
+@dataclass(slots=True)
+class LineItem:
+    order_id: str
+    sku: str | None
+    product_name: str | None
+    brand: str | None
+    category: str | None
+    quantity: int | None
+    unit_price: Decimal | None
+    amount: Decimal | None
+    placed_at: dt.datetime | None
+    status: str | None
+    store: str | None = None
+
+
+@dataclass(slots=True)
+class EventItem:
+    id: str
+    type: str | None
+    at: dt.datetime | None
+    sku: str | None = None
+    properties: dict[str, str | None] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class WishlistItem:
+    sku: str
+    added_at: dt.datetime | None
+
+
+@dataclass(slots=True)
+class CartLine:
+    sku: str | None = None
+    product_name: str | None = None
+    brand: str | None = None
+    category: str | None = None
+    quantity: int | None = None
+    unit_price: Decimal | None = None
+    amount: Decimal | None = None
+
+
+@dataclass(slots=True)
+class RequestContext:
+    """The live request: only real-time rules read it."""
+
+    logged_in: bool | None = None
+    view: str | None = None
+    store: str | None = None
+    channel: str | None = None
+    path: str | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    cart_subtotal: Decimal | None = None
+    cart_quantity: int | None = None
+    cart_lines: list[CartLine] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Profile:
+    """A customer with everything a rule can read about them.
+
+    ``fields`` holds the built-in customer fields by name (RULES.md §1, ``tags`` and
+    ``user_groups`` as lists); ``attributes`` the custom attributes by name.
+    ``segments`` is the set of segment codes the customer is currently a member of.
+    """
+
+    id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    orders: list[OrderItem] = field(default_factory=list)
+    lines: list[LineItem] = field(default_factory=list)
+    events: list[EventItem] = field(default_factory=list)
+    wishlist: list[WishlistItem] = field(default_factory=list)
+    segments: frozenset[str] = frozenset()
