@@ -14,7 +14,8 @@ Invariants (the parser and :func:`and_` / :func:`or_` keep them, generators must
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal as TypingLiteral
 from typing import TypeAlias
@@ -26,10 +27,6 @@ class Span:
 
     start: int
     end: int
-
-
-def _span() -> Span | None:
-    return None
 
 
 # --- values -------------------------------------------------------------------------
@@ -46,7 +43,7 @@ class Literal:
     """
 
     value: LiteralValue
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 DurationUnit = TypingLiteral["h", "d", "w", "m", "y"]
@@ -58,7 +55,7 @@ class Duration:
 
     amount: int
     unit: DurationUnit
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -66,7 +63,7 @@ class RelativeTime:
     """``now`` (``ago is None``) or ``-N unit`` (now minus the duration)."""
 
     ago: Duration | None = None
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -75,7 +72,7 @@ class Path:
     ``cart.subtotal``, ``properties.color`` (inside an events WHERE)…"""
 
     parts: tuple[str, ...]
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def dotted(self) -> str:
@@ -97,7 +94,7 @@ class Aggregate:
     collection: tuple[str, ...]
     field: str | None = None
     where: Rule | None = None
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
     @property
     def collection_name(self) -> str:
@@ -118,7 +115,7 @@ class Compare:
     op: CompareOp
     left: Value
     right: Value
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -127,7 +124,7 @@ class Between:
     low: Value
     high: Value
     negated: bool = False
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -135,14 +132,14 @@ class InList:
     value: Value
     items: tuple[Literal, ...]
     negated: bool = False
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class IsNull:
     value: Value
     negated: bool = False
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -153,7 +150,7 @@ class TextMatch:
     value: Value
     pattern: Value
     negated: bool = False
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -163,13 +160,13 @@ class Within:
     value: Value
     duration: Duration
     negated: bool = False
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class InSegment:
     code: str
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -177,25 +174,25 @@ class BoolTest:
     """A boolean value used as a test: a boolean path, ``true``/``false``, or EXISTS."""
 
     value: Value
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Not:
     operand: Rule
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class And:
     items: tuple[Rule, ...]
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Or:
     items: tuple[Rule, ...]
-    span: Span | None = field(default=None, compare=False, repr=False)
+    span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
 
 
 Rule: TypeAlias = (
