@@ -164,3 +164,30 @@ class Schema:
 
 
 DEFAULT_SCHEMA = Schema()
+
+
+def field_type(schema: Schema, parts: tuple[str, ...], collection: str | None) -> FieldType | None:
+    """The type of a path, or None if no such field exists.
+
+    ``collection`` is None at customer scope, or a collection name (``"orders"``,
+    ``"cart.lines"``…) inside that collection's ``WHERE`` where only item fields are seen.
+    """
+    if collection is not None:
+        if len(parts) == 2 and parts[0] == "properties" and collection in PROPERTY_COLLECTIONS:
+            return FieldType.STRING
+        if len(parts) != 1:
+            return None
+        return COLLECTIONS.get(collection, {}).get(parts[0])
+    dotted = ".".join(parts)
+    if len(parts) == 1:
+        return CUSTOMER_FIELDS.get(parts[0]) or DERIVED_FIELDS.get(parts[0])
+    if len(parts) == 2 and parts[0] == "attributes":
+        return schema.attributes.get(parts[1])
+    if len(parts) == 3 and parts[:2] == CONTEXT_QUERY_PREFIX:
+        return FieldType.STRING
+    return CONTEXT_FIELDS.get(dotted)
+
+
+def is_realtime_path(parts: tuple[str, ...]) -> bool:
+    """Whether a customer-scope path reads request context (``context.*`` or ``cart.*``)."""
+    return parts[0] in ("context", "cart")
