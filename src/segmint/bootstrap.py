@@ -46,3 +46,14 @@ def open_store(url: str) -> Store:
         f"--db: {url!r} is not a database URL "
         "(expected duckdb:///path/file.duckdb or postgresql://user@host:port/db)"
     )
+
+
+def store_may_exist(url: str) -> bool:
+    """False only when the URL names a DuckDB file that is not there (opening would
+    create it), so read-only commands can fall back to the built-in schema."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return True
+    path = url.removeprefix("duckdb://")
+    if path.startswith("/./"):
+        path = path[1:]
+    return path in (":memory:", "/:memory:") or Path(path).exists()

@@ -1,7 +1,97 @@
-"""CLI commands (placeholder until this area lands)."""
+"""``segmint rules check|sql|json``, ``segmint match`` and ``segmint explain``."""
 
 from __future__ import annotations
 
 import click
 
-COMMANDS: list[click.Command] = []
+from segmint.bootstrap import store_may_exist
+from segmint.cli.main import AppContext, pass_app
+from segmint.cli.output import dumps, format_option, render_rows, resolve_format
+from segmint.rules.schema import DEFAULT_SCHEMA, Schema
+from segmint.services import rules as rule_service
+
+
+def _schema(app: AppContext) -> Schema:
+    """The store's schema (with its custom attributes) when there is one, else built-ins."""
+    if not store_may_exist(app.db_url):
+        return DEFAULT_SCHEMA
+    store = app.store()
+    if store.schema_version() is None:
+        return DEFAULT_SCHEMA
+    return store.rule_schema()
+
+
+@click.group("rules")
+def rules_group() -> None:
+    """Check a rule, and show its SQL or JSON form."""
+
+
+@rules_group.command("check")
+@click.argument("rule")
+@pass_app
+def rules_check(app: AppContext, rule: str) -> None:
+    """Print ok, or the positioned error (exit status 2)."""
+    checked = rule_service.check_rule(rule, _schema(app))
+    kind = "real-time" if checked.realtime else "materializable"
+    click.echo(f"ok ({kind})")
+
+
+@rules_group.command("sql")
+@click.argument("rule")
+@click.option(
+    "--dialect",
+    type=click.Choice(rule_service.DIALECTS),
+    default="duckdb",
+    show_default=True,
+)
+@pass_app
+def rules_sql(app: AppContext, rule: str, dialect: str) -> None:
+    """The SQL a rule compiles to, with its bound parameters."""
+    query = rule_service.rule_sql(rule, dialect, app.now, _schema(app))
+    click.echo(query.sql + ";")
+    if query.params:
+        click.echo("-- parameters:")
+        for name, value in query.params.items():
+            click.echo(f"--   {name} = {value!r}")
+
+
+@rules_group.command("json")
+@click.argument("rule")
+@pass_app
+def rules_json(app: AppContext, rule: str) -> None:
+    """The rule's JSON tree form."""
+    import json
+
+    click.echo(json.dumps(rule_service.rule_json(rule, _schema(app)), indent=2, ensure_ascii=False))
+
+
+@click.command("match")
+@click.argument("rule")
+@click.option("--engine", type=click.Choice(("sql", "python")), default="sql", show_default=True)
+@format_option()
+@pass_app
+def match_command(app: AppContext, rule: str, engine: str, fmt: str | None) -> None:
+    """List every customer matching RULE (as of --as-of), sorted by id."""
+    result = rule_service.match(app.store(), rule, app.now, engine)
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(dumps(result.to_dict()))
+    elif fmt == "csv":
+        click.echo(render_rows(["customer_id"], [[c] for c in result.customers], "csv"))
+    else:
+        click.echo(render_rows(["customer_id"], [[c] for c in result.customers], "table"))
+        click.echo(f"({result.count} customers)")
+
+
+@click.command("explain")
+@click.argument("customer_id")
+@click.argument("rule")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
+@pass_app
+def explain_command(app: AppContext, customer_id: str, rule: str, fmt: str) -> None:
+    """Why CUSTOMER_ID does or does not match RULE: every sub-expression and its value."""
+    explanation = rule_service.explain(app.store(), customer_id, rule, app.now)
+    click.echo(dumps(explanation.to_dict()) if fmt == "json" else explanation.render())
+
+
+COMMANDS: list[click.Command] = [rules_group, match_command, explain_command]
