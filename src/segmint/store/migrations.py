@@ -1,0 +1,94 @@
+"""Versioned schema migrations, applied in order by :meth:`Store.init`.
+
+``segmint_meta.schema_version`` records the last applied version. A migration is a list
+of DDL statements per dialect; :func:`statements` renders them. To add version N, append
+a :class:`Migration` to :data:`MIGRATIONS` — ``init`` upgrades an older database in place
+(each migration in the same transaction as its version bump).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from segmint.rules.schema import FieldType
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    build: Callable[[str], list[str]]  # dialect -> DDL statements
+
+
+def _json_type(dialect: str) -> str:
+    return "JSONB" if dialect == "postgres" else "JSON"
+
+
+def _v1(dialect: str) -> list[str]:
+    statements = [
+        """CREATE TABLE IF NOT EXISTS attribute_defs (
+            name TEXT PRIMARY KEY, type TEXT NOT NULL, declared BOOLEAN NOT NULL DEFAULT FALSE,
+            registered_at TIMESTAMP)""",
+        """CREATE TABLE IF NOT EXISTS business_accounts (
+            id TEXT PRIMARY KEY, name TEXT, created_at TIMESTAMP)""",
+        """CREATE TABLE IF NOT EXISTS customers (
+            id TEXT PRIMARY KEY, email TEXT, first_name TEXT, last_name TEXT, phone TEXT,
+            birth_date DATE, created_at TIMESTAMP, postal_code TEXT, city TEXT, region TEXT,
+            country TEXT, business_account TEXT, store TEXT, newsletter_subscribed BOOLEAN,
+            tags TEXT[], user_groups TEXT[], updated_at TIMESTAMP)""",
+        """CREATE TABLE IF NOT EXISTS products (
+            sku TEXT PRIMARY KEY, product_name TEXT, brand TEXT, category TEXT,
+            unit_price DECIMAL(18,4))""",
+        """CREATE TABLE IF NOT EXISTS orders (
+            id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, placed_at TIMESTAMP, status TEXT,
+            total DECIMAL(18,4), currency TEXT, store TEXT, item_count INTEGER)""",
+        f"""CREATE TABLE IF NOT EXISTS events (
+            id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, type TEXT, "at" TIMESTAMP, sku TEXT,
+            properties {_json_type(dialect)})""",
+        """CREATE TABLE IF NOT EXISTS wishlist_items (
+            customer_id TEXT NOT NULL, sku TEXT NOT NULL, added_at TIMESTAMP,
+            PRIMARY KEY (customer_id, sku))""",
+    ]
+    lines = """CREATE TABLE IF NOT EXISTS order_lines (
+            order_id TEXT NOT NULL, line_no INTEGER NOT NULL, customer_id TEXT NOT NULL,
+            sku TEXT, product_name TEXT, brand TEXT, category TEXT, quantity INTEGER,
+            unit_price DECIMAL(18,4), amount DECIMAL(18,4), placed_at TIMESTAMP, status TEXT,
+            store TEXT{pk})"""
+    if dialect == "postgres":
+        # Row stores need indexes for per-customer reads and per-order replacement.
+        statements += [
+            lines.format(pk=", PRIMARY KEY (order_id, line_no)"),
+            "CREATE INDEX IF NOT EXISTS orders_customer_idx ON orders (customer_id)",
+            "CREATE INDEX IF NOT EXISTS order_lines_customer_idx ON order_lines (customer_id)",
+            "CREATE INDEX IF NOT EXISTS events_customer_idx ON events (customer_id)",
+        ]
+    else:
+        # DuckDB: no ART index on the largest table — zone maps serve scans, and an index
+        # would dominate bulk-load time for tens of millions of lines. Uniqueness of
+        # (order_id, line_no) is guaranteed by the importer (it replaces whole orders).
+        statements.append(lines.format(pk=""))
+    return statements
+
+
+MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _v1)]
+
+
+def latest_version() -> int:
+    return max(m.version for m in MIGRATIONS)
+
+
+META_DDL = "CREATE TABLE IF NOT EXISTS segmint_meta (key TEXT PRIMARY KEY, value TEXT)"
+
+
+def attribute_sql_type(ftype: FieldType) -> str:
+    """The column type of a custom attribute (architecture.md: numbers DECIMAL(38,10))."""
+    return {
+        FieldType.STRING: "TEXT",
+        FieldType.NUMBER: "DECIMAL(38,10)",
+        FieldType.INTEGER: "BIGINT",
+        FieldType.BOOLEAN: "BOOLEAN",
+        FieldType.DATE: "DATE",
+        FieldType.TIMESTAMP: "TIMESTAMP",
+        FieldType.STRING_LIST: "TEXT[]",
+    }[ftype]
