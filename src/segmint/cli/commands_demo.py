@@ -42,11 +42,12 @@ def complete_journey_command(app: AppContext, fmt: str | None) -> None:
     Its data ends on 2018-01-01: run rules with relative windows --as-of
     2018-01-01T00:00:00Z."""
     from segmint.demo.complete_journey import SUGGESTED_AS_OF, data_dir, load_complete_journey
+    from segmint.importing.report import terminal_progress
 
     data_dir()  # a missing package is reported before the database is touched
     store = app.store()
     store.init()
-    loaded = load_complete_journey(store)
+    loaded = load_complete_journey(store, progress=terminal_progress())
     _finish(app, loaded, SUGGESTED_AS_OF, fmt)
 
 
@@ -75,10 +76,11 @@ def synthetic_command(
     """A deterministic synthetic shop: skewed spend, B2B accounts, two stores, tags,
     custom attributes and events, all before 2025-01-01T00:00:00Z (use it as --as-of)."""
     from segmint.demo.synthetic import REFERENCE_INSTANT, load_synthetic
+    from segmint.importing.report import terminal_progress
 
     store = app.store()
     store.init()
-    loaded = load_synthetic(store, customers, orders, events, seed)
+    loaded = load_synthetic(store, customers, orders, events, seed, progress=terminal_progress())
     as_of = REFERENCE_INSTANT.isoformat().replace("+00:00", "Z")
     _finish(app, loaded, as_of, fmt)
 

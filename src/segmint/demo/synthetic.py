@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,9 +55,11 @@ from segmint.demo._arrow import (
     string_lists,
     timestamps_from_micros,
 )
+from segmint.demo._load import import_chunks
 from segmint.errors import ConfigError
 
 if TYPE_CHECKING:
+    from segmint.importing.report import Progress
     from segmint.store.base import Store
 
 #: Every generated time lies before this instant (deterministic: never the wall clock).
@@ -478,26 +480,20 @@ def load_synthetic(
     orders: int,
     events: int,
     seed: int,
-    progress: Callable[..., Any] | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Generate and import the data set chunk by chunk; returns what was loaded.
 
     The store must be initialised. Returns ``{"customers", "orders", "lines", "events",
     "products", "accounts", "seed", "reference_instant", "seconds"}``.
     """
-    from segmint.importing import import_arrow
-
     started = time.perf_counter()
-    counts = dict.fromkeys(("accounts", "products", "customers", "orders", "lines", "events"), 0)
-    for part, (kind, table) in enumerate(generate(customers, orders, events, seed)):
-        import_arrow(
-            store, kind, table, source=f"synthetic(seed={seed}) {kind} #{part}", progress=progress
-        )
-        if kind == "orders":
-            counts["lines"] += table.num_rows
-            counts["orders"] += len(pc.unique(table.column("order_id")))
-        else:
-            counts[kind] += table.num_rows
+    counts = import_chunks(
+        store,
+        generate(customers, orders, events, seed),
+        source=f"synthetic(seed={seed})",
+        progress=progress,
+    )
     return {
         **counts,
         "seed": seed,
