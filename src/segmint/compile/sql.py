@@ -1,0 +1,439 @@
+"""Rule → SQL (DuckDB, PostgreSQL, Spark SQL) as sqlglot expression trees.
+
+No SQL text is ever concatenated: a visitor (one ``visit_<Node>`` per rule node, one
+``value_<Node>`` per value node) builds sqlglot trees, and every value from a rule —
+strings, numbers, dates, JSON property names and the instants computed from ``now`` — is
+bound as a named parameter (``exp.Placeholder``), so no rule text can change what a query
+does beyond its own condition.
+
+Shape of a query (docs/compilers.md has the details)::
+
+    SELECT c.id [, <cond> AS r_0, …]
+    FROM customers AS c
+    LEFT JOIN (SELECT customer_id, COUNT(*) FILTER (WHERE …) AS a0, SUM(total) … AS a1
+               FROM orders GROUP BY customer_id) AS g_orders ON g_orders.customer_id = c.id
+    [WHERE <cond>] ORDER BY c.id
+
+Aggregates over one collection share ONE grouped subquery per query, with one column per
+distinct aggregate. COUNT/SUM are coalesced to 0, EXISTS is ``COUNT(*) FILTER (…) > 0``,
+``AVG(x) op v`` is ``SUM(x) op v * COUNT(x)`` with ``COUNT(x) > 0`` (exact), MIN/MAX as is.
+Every atom is ``COALESCE(atom, FALSE)`` so ``NOT`` is exact negation (two-valued logic).
+
+``IN SEGMENT 'code'`` reads ``segment_members(segment_code, customer_id)``: the table or
+view of CURRENT memberships that the segments feature provides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlglot import exp
+
+from segmint.compile import dialects
+from segmint.compile.common import LocalDate, Normalizer, NValue, realtime_field, value_type
+from segmint.errors import CompileError
+from segmint.rules import timeutil
+from segmint.rules.ast import (
+    Aggregate,
+    And,
+    Between,
+    BoolTest,
+    Compare,
+    InList,
+    InSegment,
+    IsNull,
+    Literal,
+    Not,
+    Or,
+    Path,
+    RelativeTime,
+    Rule,
+    TextMatch,
+    Within,
+)
+from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
+
+_CMP: dict[str, type[exp.Binary]] = {
+    "=": exp.EQ,
+    "<": exp.LT,
+    "<=": exp.LTE,
+    ">": exp.GT,
+    ">=": exp.GTE,
+}
+_TABLES = {
+    "orders": "orders",
+    "lines": "order_lines",
+    "events": "events",
+    "wishlist": "wishlist_items",
+}
+_PROPERTY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_CUSTOMER = "c"
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """SQL text for one dialect, its named parameters, and the result's column names.
+
+    Timestamp parameters are aware UTC ``datetime``; the store converts them to naive UTC
+    at its boundary (docs/architecture.md). ``columns[i]`` names result column ``i``: for
+    :meth:`SqlCompiler.compile_many` these are ``id`` then the keys of the rule mapping (the
+    SQL aliases are ``r_0``, ``r_1``…, safe whatever the keys are).
+    """
+
+    sql: str
+    params: dict[str, Any]
+    columns: list[str]
+
+
+@dataclass
+class _Operand:
+    """A comparable value: compare ``num * other.den`` (``den`` None means 1) once all
+    ``guards`` hold."""
+
+    num: exp.Expr
+    den: exp.Expr | None = None
+    guards: list[exp.Expr] = field(default_factory=list)
+
+
+def _atom(condition: exp.Expr) -> exp.Expr:
+    """Two-valued logic: an atom that would be NULL is FALSE."""
+    return exp.Coalesce(this=condition, expressions=[exp.false()])
+
+
+def _paren(condition: exp.Expr) -> exp.Expr:
+    return exp.Paren(this=condition) if isinstance(condition, exp.Connector) else condition
+
+
+def _all(conditions: list[exp.Expr]) -> exp.Expr:
+    result = _paren(conditions[0])
+    for c in conditions[1:]:
+        result = exp.And(this=result, expression=_paren(c))
+    return result
+
+
+def _any(conditions: list[exp.Expr]) -> exp.Expr:
+    result = _paren(conditions[0])
+    for c in conditions[1:]:
+        result = exp.Or(this=result, expression=_paren(c))
+    return result
+
+
+def _zero_if_null(value: exp.Expr) -> exp.Expr:
+    return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+
+
+class _Visitor:
+    """State of one compilation: parameters and the grouped subqueries being collected."""
+
+    def __init__(
+        self, dialect: str, schema: Schema, now: dt.datetime, segment_memberships: bool
+    ) -> None:
+        if now.tzinfo is None:
+            raise CompileError("now must be timezone-aware")
+        self.dialect = dialect
+        self.schema = schema
+        self.now = now.astimezone(dt.UTC)
+        self.segment_memberships = segment_memberships
+        self.params: dict[str, Any] = {}
+        self._param_names: dict[tuple[type, Any], str] = {}
+        #: collection -> {aggregate key: column alias}, and the aliased aggregate columns.
+        self.groups: dict[str, dict[tuple[Any, ...], str]] = {}
+        self.group_columns: dict[str, list[exp.Expr]] = {}
+
+    # --- parameters -------------------------------------------------------------------
+
+    def bind(self, value: object) -> exp.Expr:
+        """A named placeholder for ``value`` (equal values of one type share a name)."""
+        key = (type(value), value)
+        name = self._param_names.get(key)
+        if name is None:
+            name = f"p{len(self.params)}"
+            self._param_names[key] = name
+            self.params[name] = value
+        return exp.Placeholder(this=name)
+
+    def instant(self, ago: Any) -> dt.datetime:
+        return self.now if ago is None else timeutil.shift(self.now, ago)
+
+    # --- rules ------------------------------------------------------------------------
+
+    def rule(self, node: Rule, scope: str | None) -> exp.Expr:
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            raise CompileError(f"SQL cannot express {type(node).__name__}")
+        result: exp.Expr = method(node, scope)
+        return result
+
+    def visit_And(self, node: And, scope: str | None) -> exp.Expr:
+        return _all([self.rule(i, scope) for i in node.items])
+
+    def visit_Or(self, node: Or, scope: str | None) -> exp.Expr:
+        return _any([self.rule(i, scope) for i in node.items])
+
+    def visit_Not(self, node: Not, scope: str | None) -> exp.Expr:
+        return exp.Not(this=exp.Paren(this=self.rule(node.operand, scope)))
+
+    def _is_string(self, *values: NValue, scope: str | None) -> bool:
+        return any(value_type(v, self.schema, scope) == FieldType.STRING for v in values)
+
+    def _compare(self, op: str, left: _Operand, right: _Operand, text: bool) -> exp.Expr:
+        lhs, rhs = left.num, right.num
+        if right.den is not None:
+            lhs = exp.Mul(this=lhs, expression=right.den)
+        if left.den is not None:
+            rhs = exp.Mul(this=rhs, expression=left.den)
+        if text and op != "=":
+            lhs = dialects.by_code_point(self.dialect, lhs)
+        return _CMP[op](this=lhs, expression=rhs)
+
+    def visit_Compare(self, node: Compare, scope: str | None) -> exp.Expr:
+        text = self._is_string(node.left, node.right, scope=scope)
+        left = self.operand(node.left, scope, text)
+        right = self.operand(node.right, scope, text)
+        cmp = self._compare(node.op, left, right, text)
+        return _atom(_all([*left.guards, *right.guards, cmp]))
+
+    def visit_Between(self, node: Between, scope: str | None) -> exp.Expr:
+        text = self._is_string(node.value, node.low, node.high, scope=scope)
+        value = self.operand(node.value, scope, text)
+        low = self.operand(node.low, scope, text)
+        high = self.operand(node.high, scope, text)
+        guards = [*value.guards, *low.guards, *high.guards]
+        tests = [self._compare(">=", value, low, text), self._compare("<=", value, high, text)]
+        return _atom(_all([*guards, *tests]))
+
+    def visit_InList(self, node: InList, scope: str | None) -> exp.Expr:
+        text = self._is_string(node.value, scope=scope)
+        value = self.operand(node.value, scope, text)
+        items = [self.operand(i, scope, text) for i in node.items]
+        if value.den is not None:  # AVG IN (…): exact equality with each item
+            eqs = [self._compare("=", value, i, False) for i in items]
+            return _atom(_all([*value.guards, _any(eqs)]))
+        return _atom(exp.In(this=value.num, expressions=[i.num for i in items]))
+
+    def visit_IsNull(self, node: IsNull, scope: str | None) -> exp.Expr:
+        value = node.value
+        if isinstance(value, Aggregate) and value.func in ("COUNT", "SUM", "EXISTS"):
+            return exp.false()
+        if isinstance(value, Aggregate) and value.func == "AVG":
+            count = self._aggregate_column(value, "COUNT_FIELD")
+            return exp.EQ(this=_zero_if_null(count), expression=exp.Literal.number(0))
+        return exp.Is(this=self.value(value, scope), expression=exp.Null())
+
+    def visit_TextMatch(self, node: TextMatch, scope: str | None) -> exp.Expr:
+        is_list = value_type(node.value, self.schema, scope) == FieldType.STRING_LIST
+        value = self.operand(node.value, scope, lower=not is_list)
+        pattern = self.operand(node.pattern, scope, lower=True)
+        if value.den is not None or pattern.den is not None:
+            raise CompileError(f"{node.op} does not apply to an average")
+        test: exp.Expr
+        if is_list:
+            if node.op != "CONTAINS":
+                raise CompileError(f"{node.op} does not apply to a list")
+            test = dialects.list_contains(self.dialect, value.num, pattern.num)
+        elif node.op == "CONTAINS":
+            # A position test, not LIKE: the pattern needs no escaping of % and _.
+            position = exp.StrPosition(this=value.num, substr=pattern.num)
+            test = exp.GT(this=position, expression=exp.Literal.number(0))
+        else:
+            cut = exp.Left if node.op == "STARTS WITH" else exp.Right
+            length = exp.Length(this=pattern.num)
+            test = exp.EQ(this=cut(this=value.num, expression=length), expression=pattern.num)
+        return _atom(test)
+
+    def visit_Within(self, node: Within, scope: str | None) -> exp.Expr:
+        value = self.value(node.value, scope)
+        start = self.bind(self.instant(node.duration))
+        end = self.bind(self.now)
+        after = exp.GT(this=value, expression=start)
+        return _atom(exp.And(this=after, expression=exp.LTE(this=value.copy(), expression=end)))
+
+    def visit_InSegment(self, node: InSegment, scope: str | None) -> exp.Expr:
+        if not self.segment_memberships:
+            raise CompileError(
+                f"IN SEGMENT '{node.code}' needs segment memberships, which this query may not read"
+            )
+        where = exp.And(
+            this=exp.EQ(this=exp.column("segment_code", "m"), expression=self.bind(node.code)),
+            expression=exp.EQ(
+                this=exp.column("customer_id", "m"), expression=exp.column("id", _CUSTOMER)
+            ),
+        )
+        members = exp.to_table("segment_members").as_("m")
+        query = exp.select(exp.Literal.number(1)).from_(members).where(where)
+        return exp.Exists(this=query)
+
+    def visit_BoolTest(self, node: BoolTest, scope: str | None) -> exp.Expr:
+        value = node.value
+        if isinstance(value, Literal):
+            return exp.true() if value.value is True else exp.false()
+        if isinstance(value, Aggregate) and value.func == "EXISTS":
+            return self.value(value, scope)  # never NULL
+        return _atom(self.value(value, scope))
+
+    # --- values -----------------------------------------------------------------------
+
+    def operand(self, value: NValue, scope: str | None, lower: bool) -> _Operand:
+        if isinstance(value, Aggregate) and value.func == "AVG":
+            total = self._aggregate_column(value, "SUM")
+            count = self._aggregate_column(value, "COUNT_FIELD")
+            positive = exp.GT(this=_zero_if_null(count), expression=exp.Literal.number(0))
+            return _Operand(total, count.copy(), [positive])
+        expr = self.value(value, scope)
+        return _Operand(exp.Lower(this=expr) if lower else expr)
+
+    def value(self, value: NValue, scope: str | None) -> exp.Expr:
+        method = getattr(self, f"value_{type(value).__name__}", None)
+        if method is None:
+            raise CompileError(f"SQL cannot express {type(value).__name__}")
+        result: exp.Expr = method(value, scope)
+        return result
+
+    def value_Literal(self, node: Literal, scope: str | None) -> exp.Expr:
+        return exp.Null() if node.value is None else self.bind(node.value)
+
+    def value_RelativeTime(self, node: RelativeTime, scope: str | None) -> exp.Expr:
+        return self.bind(self.instant(node.ago))
+
+    def value_LocalDate(self, node: LocalDate, scope: str | None) -> exp.Expr:
+        moment = self.instant(node.instant.ago)
+        return self.bind(timeutil.local_date(moment, self.schema.timezone))
+
+    def value_Path(self, node: Path, scope: str | None) -> exp.Expr:
+        realtime = realtime_field(node, scope)
+        if realtime is not None:
+            raise CompileError(
+                f"'{realtime}' is request context: a real-time rule cannot be compiled to SQL"
+            )
+        value_type(node, self.schema, scope)  # unknown fields raise CompileError
+        parts = node.parts
+        if scope is not None:
+            if parts[0] == "properties":
+                if not _PROPERTY.match(parts[1]):
+                    raise CompileError(f"invalid property name '{parts[1]}'")
+                column = exp.column("properties", quoted=True)
+                return dialects.json_text(self.dialect, column, parts[1], self.bind)
+            return exp.column(parts[0], quoted=True)
+        if len(parts) == 1 and parts[0] in CUSTOMER_FIELDS:
+            return exp.column(parts[0], _CUSTOMER, quoted=True)
+        if parts[0] == "attributes" and ATTRIBUTE_NAME.match(parts[1]):
+            return exp.column(f"attr_{parts[1]}", _CUSTOMER, quoted=True)
+        raise CompileError(f"unknown field '{node.dotted}'")
+
+    def value_Aggregate(self, node: Aggregate, scope: str | None) -> exp.Expr:
+        func = node.func
+        if func == "COUNT":
+            return _zero_if_null(self._aggregate_column(node, "COUNT"))
+        if func == "EXISTS":
+            count = _zero_if_null(self._aggregate_column(node, "COUNT"))
+            return exp.GT(this=count, expression=exp.Literal.number(0))
+        if func == "SUM":
+            return _zero_if_null(self._aggregate_column(node, "SUM"))
+        if func in ("MIN", "MAX"):
+            return self._aggregate_column(node, func)
+        raise CompileError(f"{func}(…) can only be compared in SQL")
+
+    def _aggregate_column(self, node: Aggregate, kind: str) -> exp.Expr:
+        """The grouped subquery's column for ``kind`` of ``node`` (added on first use)."""
+        realtime = realtime_field(node, None)
+        if realtime is not None:
+            raise CompileError(
+                f"'{realtime}' is request context: a real-time rule cannot be compiled to SQL"
+            )
+        collection = node.collection_name
+        if collection not in _TABLES:
+            raise CompileError(f"unknown collection '{collection}'")
+        # COUNT and EXISTS share COUNT(*); the field does not matter to them.
+        key = (kind, node.field if kind != "COUNT" else None, node.where)
+        aliases = self.groups.setdefault(collection, {})
+        alias = aliases.get(key)
+        if alias is None:
+            alias = f"a{len(aliases)}"
+            aliases[key] = alias
+            self.group_columns.setdefault(collection, []).append(
+                exp.alias_(self._aggregate(node, kind), alias)
+            )
+        return exp.column(alias, f"g_{collection}")
+
+    def _aggregate(self, node: Aggregate, kind: str) -> exp.Expr:
+        item = exp.column(node.field, quoted=True) if node.field else None
+        agg: exp.Expr
+        if kind == "COUNT":
+            agg = exp.Count(this=exp.Star())
+        elif kind == "COUNT_FIELD":
+            agg = exp.Count(this=item)
+        elif kind == "SUM":
+            agg = exp.Sum(this=item)
+        else:
+            assert item is not None
+            text = value_type(node, self.schema, None) == FieldType.STRING
+            arg = dialects.by_code_point(self.dialect, item) if text else item
+            agg = exp.Min(this=arg) if kind == "MIN" else exp.Max(this=arg)
+        if node.where is not None:
+            condition = self.rule(node.where, node.collection_name)
+            agg = exp.Filter(this=agg, expression=exp.Where(this=condition))
+        return agg
+
+    # --- the query --------------------------------------------------------------------
+
+    def select(self, *columns: exp.Expr) -> exp.Select:
+        query = exp.select(*columns).from_(exp.to_table("customers").as_(_CUSTOMER))
+        for collection, aggregates in self.group_columns.items():
+            customer_id = exp.column("customer_id", quoted=True)
+            grouped = (
+                exp.select(customer_id, *aggregates)
+                .from_(exp.to_table(_TABLES[collection]))
+                .group_by(customer_id.copy())
+            )
+            alias = f"g_{collection}"
+            on = exp.EQ(
+                this=exp.column("customer_id", alias, quoted=True),
+                expression=exp.column("id", _CUSTOMER, quoted=True),
+            )
+            query = query.join(grouped.subquery(alias), on=on, join_type="left")
+        return query
+
+
+class SqlCompiler:
+    """Compiles rules for one dialect (``duckdb``, ``postgres`` or ``spark``) and schema."""
+
+    def __init__(self, dialect: str, schema: Schema) -> None:
+        self.dialect = dialects.check_dialect(dialect)
+        self.schema = schema
+        self._normalizer = Normalizer(schema)
+
+    def _render(self, query: exp.Select, visitor: _Visitor, columns: list[str]) -> CompiledQuery:
+        sql = query.sql(dialect=self.dialect, pretty=True)
+        return CompiledQuery(sql=sql, params=dict(visitor.params), columns=columns)
+
+    def compile_match(
+        self, rule: Rule, now: dt.datetime, *, segment_memberships: bool = True
+    ) -> CompiledQuery:
+        """``SELECT c.id FROM customers c … WHERE <rule> ORDER BY c.id``.
+
+        With ``segment_memberships=False`` a rule using ``IN SEGMENT`` raises
+        :class:`CompileError` (for callers that run where ``segment_members`` is absent).
+        """
+        visitor = _Visitor(self.dialect, self.schema, now, segment_memberships)
+        condition = visitor.rule(self._normalizer.rule(rule), None)
+        customer_id = exp.column("id", _CUSTOMER, quoted=True)
+        query = visitor.select(customer_id).where(condition).order_by(customer_id.copy())
+        return self._render(query, visitor, ["id"])
+
+    def compile_many(self, rules: Mapping[str, Rule], now: dt.datetime) -> CompiledQuery:
+        """``SELECT c.id, <rule 0> AS r_0, …`` for every customer, in one pass.
+
+        Every aggregate of every rule lands in the one grouped subquery of its collection,
+        deduplicated, so N rules over orders still scan ``orders`` once.
+        """
+        visitor = _Visitor(self.dialect, self.schema, now, True)
+        conditions = [visitor.rule(self._normalizer.rule(r), None) for r in rules.values()]
+        customer_id = exp.column("id", _CUSTOMER, quoted=True)
+        outputs = [exp.alias_(customer_id, "id")]
+        outputs += [exp.alias_(c, f"r_{i}") for i, c in enumerate(conditions)]
+        query = visitor.select(*outputs).order_by(customer_id.copy())
+        return self._render(query, visitor, ["id", *rules])
