@@ -1,0 +1,250 @@
+"""Reading a file (or an Arrow table) into a scratch DuckDB table of raw values.
+
+The result is ``raw(__row, c0, c1, …)``: ``__row`` is the 1-based data row, each ``cN``
+is VARCHAR (or VARCHAR[] for arrays), and :class:`RawColumn` keeps the user's column
+name in Python. Column names never enter SQL text: files are renamed positionally
+(``AS t(c0, c1, …)``) and JSON keys are bound parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+
+from segmint.errors import ImportError_
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMATS = ("csv", "jsonl", "parquet")
+EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet"}
+#: Nested objects flattened into ``NAME.KEY`` columns.
+NESTED = ("attributes", "properties")
+
+
+@dataclass
+class RawColumn:
+    name: str  # after --map
+    sql: str  # position-named column in ``raw`` (c0, c1, …)
+    is_list: bool
+
+
+def detect_format(path: str, fmt: str | None) -> str:
+    if fmt:
+        if fmt not in FORMATS:
+            raise ImportError_(path, [], 0, note=f"unknown format {fmt!r} (csv, jsonl, parquet)")
+        return fmt
+    found = EXTENSIONS.get(Path(path).suffix.lower())
+    if found is None:
+        raise ImportError_(
+            path,
+            [],
+            0,
+            note="cannot tell the format from the extension "
+            "(.csv, .jsonl, .ndjson, .parquet); pass --format",
+        )
+    return found
+
+
+def _refuse(source: str, error: Exception) -> ImportError_:
+    text = str(error).strip()
+    return ImportError_(source, [], 0, note=f"cannot read the file: {text}")
+
+
+def _positional(n: int) -> str:
+    return ", ".join(f"c{i}" for i in range(n))
+
+
+def _is_list_type(type_text: str) -> bool:
+    return type_text.endswith("[]")
+
+
+def _is_nested_type(type_text: str) -> bool:
+    return type_text.startswith(("STRUCT", "MAP", "JSON"))
+
+
+def read_source(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    fmt: str,
+    *,
+    path: str | None = None,
+    table: pa.Table | None = None,
+) -> list[RawColumn]:
+    """Create ``raw`` in ``con`` from a file (``path``) or an Arrow ``table``."""
+    try:
+        if fmt == "jsonl":
+            assert path is not None
+            return _read_jsonl(con, path)
+        if table is not None:
+            con.register("arrow_source", table)
+            scan, params = "arrow_source", {}
+        elif fmt == "csv":
+            scan = "read_csv($path, all_varchar = true, header = true)"
+            params = {"path": path}
+        else:
+            scan, params = "read_parquet($path)", {"path": path}
+        cursor = con.execute(f"SELECT * FROM {scan} LIMIT 0", params)  # noqa: S608 - fixed text
+        described = [(d[0], str(d[1])) for d in cursor.description or []]
+        names = [d[0] for d in described]
+        exprs = []
+        nested: list[tuple[int, str]] = []
+        for i, (name, type_text) in enumerate(described):
+            if _is_list_type(type_text):
+                exprs.append(f"CAST(c{i} AS VARCHAR[]) AS c{i}")
+            elif _is_nested_type(type_text) and name in NESTED:
+                exprs.append(f"CAST(to_json(c{i}) AS VARCHAR) AS c{i}")
+                nested.append((i, name))
+            else:
+                exprs.append(f"CAST(c{i} AS VARCHAR) AS c{i}")
+        con.execute(
+            "CREATE TEMP TABLE raw0 AS SELECT row_number() OVER () AS __row, "  # noqa: S608
+            + ", ".join(exprs)
+            + f" FROM {scan} AS t({_positional(len(names))})",
+            params,
+        )
+        columns = [
+            RawColumn(name, f"c{i}", _is_list_type(t))
+            for i, (name, t) in enumerate(described)
+            if name not in dict((n, i) for i, n in nested)
+        ]
+        return columns + _finish(con, nested, len(names))
+    except duckdb.Error as error:
+        raise _refuse(source, error) from None
+    finally:
+        if table is not None:
+            con.unregister("arrow_source")
+
+
+def _flatten(
+    con: duckdb.DuckDBPyConnection, table: str, nested: list[tuple[int, str]], start: int
+) -> tuple[list[str], dict[str, str], list[RawColumn]]:
+    """Columns ``NAME.KEY`` for each key of the JSON-text object columns in ``nested``:
+    (select expressions, their bound key parameters, the new columns)."""
+    exprs: list[str] = []
+    params: dict[str, str] = {}
+    columns: list[RawColumn] = []
+    position = start
+    for i, name in nested:
+        keys = con.execute(
+            f"SELECT k FROM (SELECT unnest(json_keys(c{i}::JSON)) AS k, "  # noqa: S608
+            f"unnest(range(len(json_keys(c{i}::JSON)))) AS o, __row FROM {table} "
+            f"WHERE json_type(c{i}::JSON) = 'OBJECT') GROUP BY k ORDER BY min(__row), min(o)"
+        ).fetchall()
+        for (key,) in keys:
+            row: Any = con.execute(
+                f"SELECT bool_or(json_type(c{i}::JSON -> $k) = 'ARRAY') FROM {table}",  # noqa: S608
+                {"k": key},
+            ).fetchone()
+            is_list = bool(row[0])
+            param = f"k{position}"
+            params[param] = str(key)
+            exprs.append(f"{_json_value(f'c{i}::JSON', param, is_list)} AS c{position}")
+            columns.append(RawColumn(f"{name}.{key}", f"c{position}", is_list))
+            position += 1
+    return exprs, params, columns
+
+
+def _json_value(container: str, param: str, is_list: bool) -> str:
+    """The value of key ``$param`` of a JSON object (the key is a bound parameter)."""
+    value = f"({container} -> ${param})"
+    if is_list:
+        return (
+            f"CASE json_type({value}) WHEN 'ARRAY' THEN CAST({value} AS VARCHAR[]) "
+            f"WHEN 'NULL' THEN NULL ELSE string_split({container} ->> ${param}, '|') END"
+        )
+    return f"({container} ->> ${param})"
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection, nested: list[tuple[int, str]], start: int
+) -> list[RawColumn]:
+    exprs, params, columns = _flatten(con, "raw0", nested, start)
+    con.execute(
+        "CREATE TEMP TABLE raw AS SELECT *"  # noqa: S608 - generated names only
+        + "".join(f", {e}" for e in exprs)
+        + " FROM raw0",
+        params,
+    )
+    return columns
+
+
+def _read_jsonl(con: duckdb.DuckDBPyConnection, path: str) -> list[RawColumn]:
+    con.execute(
+        "CREATE TEMP TABLE j AS SELECT row_number() OVER () AS __row, json "
+        "FROM read_json_objects($path, format = 'newline_delimited')",
+        {"path": path},
+    )
+    bad = con.execute(
+        "SELECT __row FROM j WHERE json_type(json) <> 'OBJECT' ORDER BY __row LIMIT 1"
+    ).fetchone()
+    if bad is not None:
+        raise ImportError_(path, [], 0, note=f"line {bad[0]} is not a JSON object")
+    keys = [
+        str(k)
+        for (k,) in con.execute(
+            "SELECT k FROM (SELECT unnest(json_keys(json)) AS k, "
+            "unnest(range(len(json_keys(json)))) AS o, __row FROM j) "
+            "GROUP BY k ORDER BY min(__row), min(o)"
+        ).fetchall()
+    ]
+    columns: list[RawColumn] = []
+    exprs: list[str] = []
+    params: dict[str, str] = {}
+    nested: list[tuple[int, str]] = []
+    for i, key in enumerate(keys):
+        params[f"k{i}"] = key
+        kinds = con.execute(
+            "SELECT bool_or(json_type(json -> $k) = 'ARRAY'), "
+            "bool_or(json_type(json -> $k) = 'OBJECT') FROM j",
+            {"k": key},
+        ).fetchone()
+        is_list, is_object = bool(kinds and kinds[0]), bool(kinds and kinds[1])
+        if is_object and key in NESTED:
+            exprs.append(f"CAST(json -> $k{i} AS VARCHAR) AS c{i}")
+            nested.append((i, key))
+            continue
+        exprs.append(f"{_json_value('json', f'k{i}', is_list)} AS c{i}")
+        columns.append(RawColumn(key, f"c{i}", is_list))
+    con.execute(
+        "CREATE TEMP TABLE raw0 AS SELECT __row"  # noqa: S608 - keys are bound parameters
+        + "".join(f", {e}" for e in exprs)
+        + " FROM j",
+        params,
+    )
+    return columns + _finish(con, nested, len(keys))
+
+
+def apply_mapping(
+    source: str, columns: list[RawColumn], mapping: Mapping[str, str] | None
+) -> list[RawColumn]:
+    """``--map SRC=DST``: rename before anything else; refuse unknown or clashing names."""
+    mapping = dict(mapping or {})
+    names = {c.name for c in columns}
+    missing = [src for src in mapping if src not in names]
+    if missing:
+        raise ImportError_(
+            source,
+            [],
+            0,
+            note=f"--map: no column {missing[0]!r} in the file (it has: "
+            + ", ".join(sorted(names))
+            + ")",
+        )
+    renamed = [RawColumn(mapping.get(c.name, c.name), c.sql, c.is_list) for c in columns]
+    seen: dict[str, int] = {}
+    for c in renamed:
+        seen[c.name] = seen.get(c.name, 0) + 1
+    dupes = sorted(n for n, k in seen.items() if k > 1)
+    if dupes:
+        raise ImportError_(source, [], 0, note=f"column {dupes[0]!r} appears more than once")
+    return renamed
+
+
+def row_count(con: duckdb.DuckDBPyConnection) -> int:
+    row: Any = con.execute("SELECT COUNT(*) FROM raw").fetchone()
+    return int(row[0])
