@@ -153,6 +153,8 @@ class ImportError_(SegmintError):  # noqa: N801 - trailing underscore avoids the
         super().__init__(self.render())
 
     def render(self) -> str:
+        if not self.total_bad and self.note:  # a file-level problem, not bad rows
+            return f"error: {self.file}: refused, nothing was imported: {self.note}"
         lines = [
             f"error: {self.file}: refused, nothing was imported "
             f"({self.total_bad} bad row{'s' if self.total_bad != 1 else ''})"
