@@ -1,0 +1,17 @@
+SELECT
+  `c`.`id`
+FROM customers AS c
+LEFT JOIN (
+  SELECT
+    `customer_id`,
+    SUM(`total`) FILTER(WHERE
+      COALESCE(`placed_at` > :p0 AND `placed_at` <= :p1, FALSE)) AS a0
+  FROM orders
+  GROUP BY
+    `customer_id`
+) AS g_orders
+  ON `g_orders`.`customer_id` = `c`.`id`
+WHERE
+  COALESCE(COALESCE(g_orders.a0, 0) > :p2, FALSE)
+ORDER BY
+  `c`.`id`
