@@ -74,6 +74,12 @@ def _type_name(t: _Type) -> str:
     return "null" if t is None else t.value
 
 
+def _a(t: _Type) -> str:
+    """The type's name with its article: "a string", "an integer"."""
+    name = _type_name(t)
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
 class _Checker:
     def __init__(self, rule: ast.Rule, schema: Schema, text: str | None, allow: bool) -> None:
         self.schema = schema
@@ -129,7 +135,7 @@ class _Checker:
                 if vt in (FieldType.STRING_LIST, None):
                     self.fail(
                         value,
-                        f"IN does not apply to a {_type_name(vt)}",
+                        f"IN does not apply to {_a(vt)}",
                         expected="CONTAINS for a list" if vt else "IS NULL",
                     )
                 for literal in items:
@@ -145,7 +151,7 @@ class _Checker:
                 if vt is None or not vt.is_temporal:
                     self.fail(
                         value,
-                        f"WITHIN needs a date or timestamp, not a {_type_name(vt)}",
+                        f"WITHIN needs a date or timestamp, not {_a(vt)}",
                         expected="a date or timestamp value",
                     )
             case ast.InSegment(code):
@@ -163,7 +169,7 @@ class _Checker:
                 if vt is not FieldType.BOOLEAN:
                     self.fail(
                         value,
-                        f"a {_type_name(vt)} is not a test",
+                        f"{_a(vt)} is not a test",
                         expected="a boolean field, true, false, EXISTS(...) or a comparison",
                     )
             case _:
@@ -177,11 +183,11 @@ class _Checker:
             if op != "CONTAINS":
                 self.fail(value, f"{op} does not apply to a list", expected="CONTAINS")
         elif vt is not FieldType.STRING:
-            self.fail(value, f"{op} needs a string, not a {_type_name(vt)}", expected="a string")
+            self.fail(value, f"{op} needs a string, not {_a(vt)}", expected="a string")
         if pt is not FieldType.STRING:
             self.fail(
                 pattern,
-                f"{op} needs a string pattern, not a {_type_name(pt)}",
+                f"{op} needs a string pattern, not {_a(pt)}",
                 expected="a string",
             )
 
@@ -214,7 +220,7 @@ class _Checker:
             bad = left if lt not in _ORDERABLE else right
             self.fail(
                 bad,
-                f"a {_type_name(lt if bad is left else rt)} cannot be ordered",
+                f"{_a(lt if bad is left else rt)} cannot be ordered",
                 expected="= or !=",
             )
         if lt == rt or (lt.is_numeric and rt.is_numeric):
@@ -231,8 +237,8 @@ class _Checker:
             )
         self.fail(
             where,
-            f"cannot compare a {_type_name(lt)} with a {_type_name(rt)}",
-            expected=f"a {_type_name(lt)} value",
+            f"cannot compare {_a(lt)} with {_a(rt)}",
+            expected=f"{_a(lt)} value",
         )
 
     # --- values -------------------------------------------------------------------
@@ -328,12 +334,12 @@ class _Checker:
             if not ft.is_numeric:
                 self.fail(
                     agg,
-                    f"{func} needs a numeric field, and {name}.{agg.field} is a {ft.value}",
+                    f"{func} needs a numeric field, and {name}.{agg.field} is {_a(ft)}",
                     expected="a number field such as total, amount or quantity",
                 )
             return FieldType.NUMBER if func == "AVG" else ft
         if ft not in _ORDERABLE:
-            self.fail(agg, f"{func} of a {ft.value} field", expected="a field that can be ordered")
+            self.fail(agg, f"{func} of {_a(ft)} field", expected="a field that can be ordered")
         return ft
 
     def realtime_read(self, node: ast.Node, name: str) -> None:

@@ -23,19 +23,20 @@ from segmint.errors import RuleError, RuleLimitError
 from segmint.rules import ast
 from segmint.rules.parser import MAX_DEPTH
 from segmint.rules.printer import timestamp_text
-from segmint.rules.tokens import MAX_DURATION
+from segmint.rules.tokens import KEYWORDS, MAX_DURATION
 
 JSON = dict[str, Any]
 
 _COMPARE_OPS = ("=", "!=", "<", "<=", ">", ">=")
 _TEXT_OPS = ("CONTAINS", "STARTS WITH", "ENDS WITH")
 _AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX", "EXISTS")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?", re.ASCII)
 _TIMESTAMP = re.compile(
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$", re.IGNORECASE
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})", re.IGNORECASE | re.ASCII
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_MAX_NUMBER_LENGTH = 1000  # as in rule text
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 
 
 # --- to_json ---------------------------------------------------------------------------
@@ -237,7 +238,7 @@ class _Reader:
             if func in ("COUNT", "EXISTS"):
                 if field is not None:
                     _fail(f"{where}.field", f"{func} takes no field", "null")
-            elif not isinstance(field, str) or not _NAME.match(field):
+            elif not isinstance(field, str) or not _NAME.fullmatch(field):
                 _fail(f"{where}.field", f"{func} needs a field name", "a field name")
             raw_where = node.get("where")
             condition = (
@@ -294,8 +295,11 @@ def _negated(node: Mapping[str, object], where: str) -> bool:
 
 def _names(node: Mapping[str, object], name: str, where: str) -> tuple[str, ...]:
     value = _list(node, name, where)
-    if not value or not all(isinstance(p, str) and _NAME.match(p) for p in value):
+    if not value or not all(isinstance(p, str) and _NAME.fullmatch(p) for p in value):
         _fail(f"{where}.{name}", "expected a non-empty list of names", "e.g. ['orders_count']")
+    if len(value) == 1 and cast(str, value[0]).upper() in KEYWORDS:
+        # the text form could not spell it: "and" alone would parse as the keyword
+        _fail(f"{where}.{name}", f"{value[0]!r} is a keyword, not a name")
     return tuple(cast(list[str], value))
 
 
@@ -332,7 +336,7 @@ def _read_literal(node: Mapping[str, object], where: str) -> ast.LiteralValue:
     if not isinstance(value, str):
         _fail(here, f"a {kind} literal is written as a string")
     if kind == "number":
-        if not _NUMBER.match(value):
+        if len(value) > _MAX_NUMBER_LENGTH or not _NUMBER.fullmatch(value):
             _fail(here, f"invalid number {value!r}", "digits with an optional '-' and '.'")
         try:
             return Decimal(value)
@@ -340,14 +344,14 @@ def _read_literal(node: Mapping[str, object], where: str) -> ast.LiteralValue:
             _fail(here, f"invalid number {value!r}")
     if kind == "date":
         try:
-            if not _DATE.match(value):
+            if not _DATE.fullmatch(value):
                 raise ValueError(value)
             return dt.date.fromisoformat(value)
         except ValueError:
             _fail(here, f"invalid date {value!r}", "YYYY-MM-DD")
     if kind == "timestamp":
         try:
-            if not _TIMESTAMP.match(value):
+            if not _TIMESTAMP.fullmatch(value):
                 raise ValueError(value)
             parsed = dt.datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
             return parsed.astimezone(dt.UTC)

@@ -28,6 +28,9 @@ _AFTER_VALUE: Final = (
     "STARTS WITH, ENDS WITH, WITHIN)"
 )
 _VALUE: Final = "a field, literal, relative time or aggregate"
+_VALUE_STARTS: Final = frozenset(
+    {tk.STRING, tk.NUMBER, tk.DATE, tk.TIMESTAMP, tk.RELATIVE, tk.PATH, tk.DURATION}
+)
 
 
 def parse(text: str) -> ast.Rule:
@@ -163,10 +166,16 @@ class _Parser:
             self.advance()
             code = self.expect(tk.STRING, "a segment code in quotes, e.g. 'big-spenders'")
             return ast.InSegment(cast(str, code.value), span=self.span_from(token.start))
-        if token.kind == tk.EOF:
+        if not self.at_value_start():
             self.fail("a test: a comparison, a boolean field, EXISTS(...), IN SEGMENT or '('")
         value = self.parse_value()
         return self.parse_comparison(value, token.start)
+
+    def at_value_start(self) -> bool:
+        token = self.tok
+        if token.kind == tk.KEYWORD:
+            return self.at_keyword("TRUE", "FALSE", "NULL", "NOW", *_AGGREGATES)
+        return token.kind in _VALUE_STARTS
 
     def _where(self, token: tk.Token) -> str:
         line = self.text.count("\n", 0, token.start) + 1
@@ -213,10 +222,11 @@ class _Parser:
             self.advance()
             duration = self.parse_duration()
             return ast.Within(value, duration, negated, span=self.span_from(start))
-        # No comparison follows: the value itself must be a boolean.
-        if _is_boolean_value(value):
+        # No comparison follows: the value itself must be a boolean, and the test ends here.
+        ends = self.tok.kind in (tk.EOF, tk.RPAREN) or self.at_keyword("AND", "OR")
+        if ends and _is_boolean_value(value):
             return ast.BoolTest(value, span=self.span_from(start))
-        self.fail(_AFTER_VALUE)
+        self.fail(_AFTER_VALUE if not _is_boolean_value(value) else _AFTER_VALUE + ", AND or OR")
 
     def parse_literal_list(self) -> tuple[ast.Literal, ...]:
         self.expect(tk.LPAREN, "'(' and a list of literals, e.g. IN ('a', 'b')")

@@ -86,13 +86,15 @@ class Token:
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _PATH_RE = re.compile(rf"{_IDENT}(?:\.{_IDENT})*")
 _TIMESTAMP_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?([Zz]|[+-]\d{2}:\d{2})"
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})"
+    r"(?:\.([0-9]{1,6}))?([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-_DATE_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_DURATION_RE = re.compile(r"(\d+)([hdwmyHDWMY])")
-_NUMBER_RE = re.compile(r"-?\d+(?:\.\d+)?")
+_DATE_RE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_DURATION_RE = re.compile(r"([0-9]+)([hdwmyHDWMY])")
+_NUMBER_RE = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 # What may not directly follow a literal: "12abc", "2024-01-01x", "30days" are typos.
 _GLUED = re.compile(r"[A-Za-z0-9_.]")
+_DIGITS = frozenset("0123456789")  # ASCII only: str.isdigit() also accepts '²' and '٣'
 _OPS = ("<=", ">=", "!=", "<>", "=", "<", ">")
 _MAX_NUMBER_DIGITS = 1000
 
@@ -136,7 +138,7 @@ def _next_token(text: str, pos: int) -> Token:
             if op == "<>":  # SQL habit: report it with the spelling the language uses
                 raise RuleError("unknown operator '<>'", text, pos, pos + 2, expected="'!='")
             return Token(OP, op, pos, pos + len(op))
-    if ch.isdigit() or (ch == "-" and pos + 1 < len(text) and text[pos + 1].isdigit()):
+    if ch in _DIGITS or (ch == "-" and pos + 1 < len(text) and text[pos + 1] in _DIGITS):
         return _numeric(text, pos)
     if ch.isascii() and (ch.isalpha() or ch == "_"):
         m = _PATH_RE.match(text, pos)
