@@ -10,10 +10,11 @@ relative instants are computed once per call from ``now``. No source text is eve
 so nothing in a rule can become code: literal values only ever appear as constants.
 
 Semantics are those of the SQL compiler (and RULES.md §3): two-valued logic (every
-comparison with a null operand is false, each atom is a real ``bool``), lower-cased
-strings, exact decimals, ``AVG(x) op v`` as ``SUM(x) op v * COUNT(x)`` with ``COUNT > 0``,
-empty collections give COUNT/SUM 0 and AVG/MIN/MAX null, request context from a
-:class:`~segmint.model.profile.RequestContext` (``None``: context fields null, cart empty).
+comparison with a null operand is false, each atom is a real ``bool``), strings lower-cased
+as SQL ``lower()`` does (:func:`segmint.rules.text.lower`), exact decimals, ``AVG(x) op v``
+as ``SUM(x) op v * COUNT(x)`` with ``COUNT > 0``, empty collections give COUNT/SUM 0 and
+AVG/MIN/MAX null, request context from a :class:`~segmint.model.profile.RequestContext`
+(``None``: context fields are null, the cart is empty).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from segmint.rules.ast import (
     Within,
 )
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
+from segmint.rules.text import lower as sql_lower
 
 _CMP: dict[str, type[ast.cmpop]] = {
     "=": ast.Eq,
@@ -74,7 +76,7 @@ _ITEM = "_i"
 
 def _list_has(items: list[Any], needle: str) -> bool:
     """Case-insensitive membership of a string in a list of strings (nulls never match)."""
-    return any(x is not None and x.lower() == needle for x in items)
+    return any(x is not None and sql_lower(x) == needle for x in items)
 
 
 def _avg(values: list[Any]) -> Any:
@@ -247,7 +249,7 @@ class _Gen:
         if isinstance(value, Literal):
             v = value.value
             if isinstance(v, str) and lower:
-                v = v.lower()
+                v = sql_lower(v)
             return _Operand([], self.const(v) if not isinstance(v, bool) else ast.Constant(v))
         if isinstance(value, RelativeTime | LocalDate):
             return _Operand([], self.value(value, scope))
@@ -262,7 +264,7 @@ class _Gen:
         walrus = ast.NamedExpr(ast.Name(tmp, ast.Store()), self.value(value, scope))
         num: ast.expr = _name(tmp)
         if lower:
-            num = _method(num, "lower")
+            num = _call("_lower", num)
         return _Operand([_is_not_none(walrus)], num)
 
     # --- rules ------------------------------------------------------------------------
@@ -313,7 +315,8 @@ class _Gen:
         lower = self._is_string(node.value, scope=scope)
         value = self.operand(node.value, scope, lower)
         items = [
-            i.value.lower() if lower and isinstance(i.value, str) else i.value for i in node.items
+            sql_lower(i.value) if lower and isinstance(i.value, str) else i.value
+            for i in node.items
         ]
         if value.den is not None:  # AVG IN (...): exact equality with each item
             eqs = [self._cmp("=", value, _Operand([], self.const(i))) for i in items]
@@ -397,6 +400,7 @@ class _Gen:
             "_utc": _as_utc,
             "_empty_ctx": RequestContext,
             "_list_has": _list_has,
+            "_lower": sql_lower,
             "_avg": _avg,
             "len": len,
             "sum": sum,
@@ -470,9 +474,9 @@ def evaluate_node(
     node: Node,
     profile: Profile,
     now: dt.datetime,
+    schema: Schema | RequestContext | None = None,
     context: RequestContext | None = None,
     *,
-    schema: Schema | None = None,
     collection: str | None = None,
     item: Any = None,
 ) -> Any:
@@ -482,9 +486,12 @@ def evaluate_node(
     ``Decimal`` quotient, ``COUNT``/``SUM`` of nothing 0; relative times their instant).
     Inside an aggregate's ``WHERE`` pass the ``collection`` name and the ``item``.
     A :class:`Duration` evaluates to itself. Compiled functions are cached per node.
+    For convenience the request context may also be passed fourth (in place of the schema).
     """
     if isinstance(node, Duration):
         return node
+    if isinstance(schema, RequestContext):
+        schema, context = None, schema
     schema = schema or Schema()
     key = (node, collection, schema.timezone, tuple(sorted(schema.attributes.items(), key=str)))
     fn = _NODE_CACHE.get(key)

@@ -260,6 +260,7 @@ def profiles() -> list[Profile]:
     erin = _with_orders(
         Profile(
             "erin",
+            attributes={"occupation": "İSTANBUL ΟΔΟΣ"},
             fields={
                 "email": "erin@example.com",
                 "tags": ["Vip"],
@@ -495,6 +496,8 @@ def agreement_rules() -> dict[str, Any]:
         "attr_since_5y": cmp(">", "attributes.since", ago("5y")),
         "attr_last_seen": Within(p("attributes.last_seen"), dur("1w")),
         "attr_occupation": cmp("=", "attributes.occupation", "BOAT BUILDER"),
+        "attr_dotted_capital_i": cmp("=", "attributes.occupation", "İstanbul οδοσ"),
+        "attr_final_sigma": TextMatch("ENDS WITH", p("attributes.occupation"), lit("Σ")),
         "attr_langs": TextMatch("CONTAINS", p("attributes.langs"), lit("de")),
         "orders_count_2": cmp(">=", "orders_count", 2),
         "orders_count_0": cmp("=", "orders_count", 0),

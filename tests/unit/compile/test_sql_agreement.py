@@ -101,6 +101,8 @@ EXPECTED = {
     "event_query_like_chars": ["alice"],
     "event_query_percent_only": [],
     "lapsed": ["dave"],
+    "attr_dotted_capital_i": ["erin"],
+    "attr_final_sigma": ["erin"],
 }
 
 
