@@ -50,6 +50,7 @@ from segmint.rules.ast import (
     Rule,
     TextMatch,
     Within,
+    walk,
 )
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
 from segmint.rules.text import lower as sql_lower
@@ -125,6 +126,8 @@ class _Gen:
     instants: dict[Duration | None, str] = field(default_factory=dict)
     dates: dict[Duration | None, str] = field(default_factory=dict)
     uses: set[str] = field(default_factory=set)
+    shared: dict[tuple[str, Rule], str] = field(default_factory=dict)
+    shared_lists: dict[str, ast.expr] = field(default_factory=dict)
     counter: itertools.count[int] = field(default_factory=itertools.count)
 
     # --- names ------------------------------------------------------------------------
@@ -210,11 +213,46 @@ class _Gen:
             raise CompileError(f"unknown collection '{node.collection_name}'")
         return ast.Attribute(_name("p"), attr, ast.Load())
 
+    def share_filters(self, rule: Node) -> None:
+        """Filter once per call the items of a (collection, WHERE) used by several aggregates.
+
+        ``orders_count >= 3 AND average_order_value > 40`` reads the successful orders three
+        times (COUNT, SUM, COUNT of totals); they are filtered once into a list in the
+        prelude and the aggregates run over that list. Only filters used at least twice are
+        shared, since the prelude runs whether or not short-circuiting would reach them.
+        """
+        uses: dict[tuple[str, Rule], int] = {}
+        for node in walk(rule):
+            if isinstance(node, Aggregate) and node.where is not None:
+                key = (node.collection_name, node.where)
+                uses[key] = uses.get(key, 0) + 1
+        for (collection, where), count in uses.items():
+            if count > 1:
+                name = f"_s{len(self.shared)}"
+                self.shared[(collection, where)] = name
+                probe = Aggregate("COUNT", tuple(collection.split(".")), None, where)
+                condition = self.rule(where, collection)
+                source = ast.comprehension(
+                    ast.Name(_ITEM, ast.Store()), self._source(probe), [condition], 0
+                )
+                self.shared_lists[name] = ast.ListComp(_name(_ITEM), [source])
+
+    def _filtered(self, node: Aggregate) -> str | None:
+        if node.where is None:
+            return None
+        return self.shared.get((node.collection_name, node.where))
+
     def _loop(self, node: Aggregate, extra_if: ast.expr | None = None) -> ast.comprehension:
-        ifs = [] if node.where is None else [self.rule(node.where, node.collection_name)]
+        shared = self._filtered(node)
+        if shared is not None:
+            source: ast.expr = _name(shared)
+            ifs = []
+        else:
+            source = self._source(node)
+            ifs = [] if node.where is None else [self.rule(node.where, node.collection_name)]
         if extra_if is not None:
             ifs.append(extra_if)
-        return ast.comprehension(ast.Name(_ITEM, ast.Store()), self._source(node), ifs, 0)
+        return ast.comprehension(ast.Name(_ITEM, ast.Store()), source, ifs, 0)
 
     def values_list(self, node: Aggregate) -> ast.expr:
         """``[item.field for item in collection if where and item.field is not None]``."""
@@ -223,6 +261,12 @@ class _Gen:
         return ast.ListComp(item_field, [self._loop(node, _is_not_none(item_field))])
 
     def visit_Aggregate(self, node: Aggregate, scope: str | None) -> ast.expr:
+        shared = self._filtered(node)
+        if shared is not None and node.func in ("COUNT", "EXISTS"):
+            count = _call("len", _name(shared))
+            if node.func == "COUNT":
+                return count
+            return ast.Compare(count, [ast.Gt()], [ast.Constant(0)])
         if node.func == "COUNT":
             if node.where is None:
                 return _call("len", self._source(node))
@@ -393,6 +437,8 @@ class _Gen:
         for duration, name in self.dates.items():
             source = self.instant(duration)
             assign(name, _call("_local_date", source, self.const(self.schema.timezone)))
+        for name, items in self.shared_lists.items():
+            assign(name, items)
         helpers: dict[str, Any] = {
             "_D0": Decimal(0),
             "_shift": timeutil.shift,
@@ -464,6 +510,7 @@ def compile_predicate(rule: Rule, schema: Schema) -> Predicate:
     """Compile ``rule`` once into a :class:`Predicate` (see the module docstring)."""
     normal = Normalizer(schema).rule(rule)
     gen = _Gen(schema)
+    gen.share_filters(normal)
     return Predicate(rule, gen.function(gen.rule(normal, None)))
 
 

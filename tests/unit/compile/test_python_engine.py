@@ -388,3 +388,21 @@ def test_rule_text_never_becomes_code() -> None:
     assert not holds(
         TextMatch("CONTAINS", p("email"), lit('"+__import__("os").system("x")+"')), profile
     )
+
+
+def test_aggregates_sharing_a_filter_agree_with_separate_evaluation() -> None:
+    recent = Within(p("placed_at"), dur("30d"))
+    orders = [order(NOW - dt.timedelta(days=d), str(d)) for d in (1, 5, 29, 31, 400)]
+    profile = Profile("x", orders=[*orders, order(None, "7"), order(NOW, None)])
+    count = agg("COUNT", "orders", None, recent)
+    total = agg("SUM", "orders", "total", recent)
+    average = agg("AVG", "orders", "total", recent)
+    rounded = Decimal("11.66666666666666666666666667")
+    rule = And((cmp("=", count, 4), cmp("=", total, 35), cmp("=", average, rounded)))
+    assert evaluate_node(count, profile, NOW) == 4
+    assert evaluate_node(total, profile, NOW) == 35
+    assert not holds(rule, profile)  # AVG is exactly 35/3, never equal to a rounded decimal
+    assert holds(And((cmp("=", count, 4), cmp("=", total, 35), cmp(">", average, 11))), profile)
+    shared_in_or = Or((cmp(">", count, 10), BoolTest(agg("EXISTS", "orders", None, recent))))
+    assert holds(shared_in_or, profile)
+    assert not holds(shared_in_or, EMPTY)
