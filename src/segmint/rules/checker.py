@@ -304,6 +304,14 @@ class _Checker:
             )
         name = agg.collection_name
         fields = COLLECTIONS.get(name)
+        if fields is None and agg.func in ("COUNT", "EXISTS") and len(agg.collection) > 1:
+            parent = ".".join(agg.collection[:-1])
+            if parent in COLLECTIONS:  # COUNT(orders.total): a field where a collection goes
+                self.fail(
+                    agg,
+                    f"{agg.func} takes a collection, and '{name}' is a field of {parent}",
+                    expected=f"{agg.func}({parent} WHERE ...)",
+                )
         if fields is None:
             self.fail(
                 agg,

@@ -79,6 +79,12 @@ def test_accepted(text: str) -> None:
         ("context.nope = 'a'", "unknown field 'context.nope'", "context.nope"),
         ("orders > 1", "'orders' is a collection, not a field", "orders"),
         ("COUNT(order) > 1", "unknown collection 'order'", "COUNT(order)"),
+        ("COUNT(orders.total) > 1", "'orders.total' is a field of orders", "COUNT(orders.total)"),
+        (
+            "EXISTS(cart.lines.sku)",
+            "'cart.lines.sku' is a field of cart.lines",
+            "EXISTS(cart.lines.sku)",
+        ),
         ("SUM(orders.totl) > 1", "unknown field 'totl' in orders", "SUM(orders.totl)"),
         (
             "COUNT(orders WHERE orders_count > 1) > 0",

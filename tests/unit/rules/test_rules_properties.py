@@ -66,6 +66,32 @@ def _only_rule_errors(text: str) -> None:
     assert time.perf_counter() - start < 1.0
 
 
+@st.composite
+def mutated_rules(draw: st.DrawFn) -> str:
+    """The canonical text of a valid rule with a few characters deleted, inserted or doubled."""
+    text = to_text(draw(rules(TEST_SCHEMA)))
+    for _ in range(draw(st.integers(1, 4))):
+        if not text:
+            break
+        i = draw(st.integers(0, len(text) - 1))
+        edit = draw(st.sampled_from(("delete", "insert", "double")))
+        if edit == "delete":
+            text = text[:i] + text[i + 1 :]
+        elif edit == "insert":
+            piece = draw(st.sampled_from([*"()',.-#=<>!09aTZ: \n", "AND", "NOT", "WHERE", "²"]))
+            text = text[:i] + piece + text[i:]
+        else:
+            j = draw(st.integers(i, len(text)))
+            text = text[:i] + text[i:j] * 2 + text[j:]
+    return text
+
+
+@SETTINGS
+@given(mutated_rules())
+def test_fuzz_mutated_rules(text: str) -> None:
+    _only_rule_errors(text)
+
+
 @settings(deadline=None, max_examples=300)
 @given(st.text(max_size=200))
 def test_fuzz_arbitrary_text(text: str) -> None:
