@@ -97,8 +97,7 @@ class RuleMaker:
             form = draw(st.integers(0, 3))
             if form == 0:
                 op = draw(st.sampled_from(CMP_OPS))
-                right = A.Literal(None) if draw(st.integers(0, 15)) == 0 else self.literal(draw, "s")
-                return A.Compare(op, value, right)
+                return A.Compare(op, value, self.literal(draw, "s"))
             if form == 1:
                 items = draw(st.lists(st.sampled_from(STRING_POOL), min_size=1, max_size=3))
                 return A.InList(value, tuple(A.Literal(i) for i in items), neg)

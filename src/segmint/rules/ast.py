@@ -34,16 +34,25 @@ class Span:
 LiteralValue: TypeAlias = str | Decimal | bool | None | dt.date | dt.datetime
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Literal:
     """A string, number, boolean, null, date or timestamp literal.
 
     ``bool`` is checked before number everywhere (``True`` is not ``Decimal(1)``);
-    a ``dt.datetime`` is a timestamp, a plain ``dt.date`` a date.
+    a ``dt.datetime`` is a timestamp, a plain ``dt.date`` a date. Equality includes the
+    value's type, because Python's ``True == 1`` must not make two rules equal.
     """
 
     value: LiteralValue
     span: Span | None = dataclasses.field(default=None, compare=False, repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Literal):
+            return NotImplemented
+        return type(self.value) is type(other.value) and self.value == other.value
+
+    def __hash__(self) -> int:
+        return hash((type(self.value), self.value))
 
 
 DurationUnit = TypingLiteral["h", "d", "w", "m", "y"]
