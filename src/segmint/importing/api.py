@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -105,7 +105,9 @@ def _run(
         report.rows_read = row_count(con)
         step("read")
         columns = apply_mapping(source, columns, mapping)
-        built, new_attrs = _validate_and_build(store, con, kind, source, columns, date_format)
+        built, new_attrs = _validate_and_build(
+            store, con, kind, source, columns, date_format, lambda: step("validate")
+        )
         step("build")
     except duckdb.Error as error:
         raise ImportError_(source, [], 0, note=str(error).strip()) from None
@@ -129,6 +131,7 @@ def _validate_and_build(
     source: str,
     columns: list[RawColumn],
     date_format: str | None,
+    validated: Callable[[], None],
 ) -> tuple[build.Built, dict[str, FieldType]]:
     spec = SPECS[kind]
     prefix = OPEN_PREFIX.get(kind)
@@ -181,6 +184,7 @@ def _validate_and_build(
 
     params = {"date_format": date_format} if date_format else {}
     _refuse(source, *bad_rows(con, type_checks(checked, date_format), params))
+    validated()
     build.create_typed(con, kind, typed_cols, params)
     present = list(known)
     if kind == "orders":
