@@ -212,7 +212,7 @@ def profiles() -> list[Profile]:
                 NOW - dt.timedelta(days=30) + dt.timedelta(microseconds=1),
                 "paid",
                 "10.00",
-                [("SKU-3", "Zeta", "Books", 2, "5.00")],
+                [("SKU-3", "Zeta", "Books", 2, "5.00"), ("SKU-4", "acme", "Books", 1, "1.00")],
             ),
             _order("bob", 2, ts(2023, 6, 1), "refunded", "80.00"),
             _order("bob", 3, ts(2022, 6, 1), None, "20.00"),
@@ -532,6 +532,8 @@ def agreement_rules() -> dict[str, Any]:
         "avg_vs_path": cmp(">", agg("AVG", "orders", "total"), p("attributes.age")),
         "min_total": cmp("<", agg("MIN", "orders", "total"), 20),
         "max_placed": cmp(">", agg("MAX", "orders", "placed_at"), ago("30d")),
+        "max_brand_code_point": cmp("=", agg("MAX", "lines", "brand"), "ACME"),
+        "min_brand_lt": cmp("<", agg("MIN", "lines", "brand"), "b"),
         "max_placed_day": cmp("=", agg("MAX", "orders", "placed_at"), d(2024, 4, 20)),
         "lines_acme_90d": BoolTest(
             agg(

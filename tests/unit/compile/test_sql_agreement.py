@@ -103,6 +103,7 @@ EXPECTED = {
     "lapsed": ["dave"],
     "attr_dotted_capital_i": ["erin"],
     "attr_final_sigma": ["erin"],
+    "max_brand_code_point": ["bob", "dave"],
 }
 
 
