@@ -133,7 +133,11 @@ class _Gen:
     # --- names ------------------------------------------------------------------------
 
     def const(self, value: Any) -> ast.expr:
-        key = (type(value), value if _hashable(value) else id(value))
+        # Keyed by type too (True == Decimal(1) in Python); a set by its typed members.
+        if isinstance(value, frozenset):
+            key: tuple[type, Any] = (frozenset, frozenset((type(v), v) for v in value))
+        else:
+            key = (type(value), value if _hashable(value) else id(value))
         name = self.const_names.get(key)
         if name is None:
             name = f"_k{len(self.consts)}"
@@ -540,7 +544,9 @@ def evaluate_node(
     if isinstance(schema, RequestContext):
         schema, context = None, schema
     schema = schema or Schema()
-    key = (node, collection, schema.timezone, tuple(sorted(schema.attributes.items(), key=str)))
+    # repr, not the node: nodes compare Literal(True) equal to Literal(Decimal(1)).
+    attributes = tuple(sorted((k, v.value) for k, v in schema.attributes.items()))
+    key = (repr(node), collection, schema.timezone, attributes)
     fn = _NODE_CACHE.get(key)
     if fn is None:
         normalizer = Normalizer(schema)

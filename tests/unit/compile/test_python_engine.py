@@ -406,3 +406,15 @@ def test_aggregates_sharing_a_filter_agree_with_separate_evaluation() -> None:
     shared_in_or = Or((cmp(">", count, 10), BoolTest(agg("EXISTS", "orders", None, recent))))
     assert holds(shared_in_or, profile)
     assert not holds(shared_in_or, EMPTY)
+
+
+def test_evaluate_node_accepts_schema_and_context_positionally() -> None:
+    berlin = Schema(attributes=SCHEMA.attributes, timezone="Europe/Berlin")
+    profile = person(created_at=ts(2024, 3, 31, 22, 30))
+    day = cmp("=", "created_at", dt.date(2024, 4, 1))
+    assert evaluate_node(day, profile, NOW, berlin) is True
+    assert evaluate_node(day, profile, NOW, SCHEMA) is False
+    ctx = RequestContext(view="business")
+    assert evaluate_node(p("context.view"), profile, NOW, SCHEMA, ctx) == "business"
+    assert evaluate_node(p("context.view"), profile, NOW, ctx) == "business"
+    assert evaluate_node(p("context.view"), profile, NOW) is None
