@@ -19,14 +19,18 @@ from compile_fixtures import (
     NOW,
     SCHEMA,
     agreement_rules,
+    cmp,
+    lit,
     load,
     naive,
+    p,
     profiles,
     with_profile_segments,
 )
 
 from segmint.compile.python import compile_predicate
 from segmint.compile.sql import CompiledQuery, SqlCompiler
+from segmint.rules.ast import InList, TextMatch
 from segmint.rules.schema import Schema
 
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -139,3 +143,24 @@ def test_compile_many_agrees_with_python(engine: str, request: pytest.FixtureReq
         members = sorted(row[0] for row in result if row[index] is True)
         assert all(row[index] in (True, False) for row in result), name  # never NULL
         assert members == python_members(rule, SCHEMA), name
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_injection_literals_are_data_on_real_engines(
+    engine: str, request: pytest.FixtureRequest
+) -> None:
+    run: Runner = request.getfixturevalue("duck" if engine == "duckdb" else "pg")
+    compiler = SqlCompiler(engine, SCHEMA)
+    drop = "'); DROP TABLE customers; --"
+    for rule in (
+        cmp("=", "email", drop),
+        InList(p("email"), (lit(drop), lit("x' OR '1'='1"))),
+        TextMatch("CONTAINS", p("email"), lit("drop table")),
+        cmp("=", "first_name", "BACK\\SLASH"),
+        cmp("=", "last_name", "QUOTE'D"),
+    ):
+        query = compiler.compile_match(rule, NOW)
+        assert drop not in query.sql and "quote'd" not in query.sql.lower()
+        assert [row[0] for row in run(query)] == ["frank"]
+    count = CompiledQuery("SELECT count(*) FROM customers", {}, ["count"])
+    assert run(count) == [(len(PEOPLE),)]
