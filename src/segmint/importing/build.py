@@ -57,6 +57,8 @@ def create_typed(
         "CREATE TEMP TABLE typed AS SELECT " + ", ".join(exprs) + " FROM raw",  # noqa: S608
         params,
     )
+    # Only typed values are needed from here on; free the text copy of the file.
+    con.execute("DROP TABLE raw")
 
 
 def duplicate_keys(
@@ -144,7 +146,7 @@ def build_orders(con: duckdb.DuckDBPyConnection, present: list[str]) -> Built:
     else:
         quantity, amount = "CAST(NULL AS INTEGER)", "CAST(NULL AS DECIMAL(18,4))"
     con.execute(
-        f"CREATE TEMP TABLE eff AS SELECT *, {quantity} AS q_eff, {amount} AS a_eff FROM typed"  # noqa: S608
+        f"CREATE TEMP VIEW eff AS SELECT *, {quantity} AS q_eff, {amount} AS a_eff FROM typed"  # noqa: S608
     )
     con.execute(
         "CREATE TEMP TABLE o AS SELECT order_id AS id, max(customer_id) AS customer_id, "
