@@ -29,6 +29,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlglot import exp
@@ -294,7 +295,12 @@ class _Visitor:
         return result
 
     def value_Literal(self, node: Literal, scope: str | None) -> exp.Expr:
-        return exp.Null() if node.value is None else self.bind(node.value)
+        value = node.value
+        if value is None:
+            return exp.Null()
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = Decimal(value)  # numbers are exact decimals, never driver-chosen ints
+        return self.bind(value)
 
     def value_RelativeTime(self, node: RelativeTime, scope: str | None) -> exp.Expr:
         return self.bind(self.instant(node.ago))
