@@ -7,16 +7,18 @@ import datetime as dt
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 FORMATS = ("table", "json", "csv")
 
+F = TypeVar("F", bound=Callable[..., Any])
 
-def format_option(default: str | None = None) -> Any:
+
+def format_option(default: str | None = None) -> Callable[[F], F]:
     """``--format table|json|csv``; table on a terminal, json when piped, unless given."""
     return click.option(
         "--format",
