@@ -71,7 +71,51 @@ def _v1(dialect: str) -> list[str]:
     return statements
 
 
-MIGRATIONS: list[Migration] = [Migration(1, "initial schema", _v1)]
+def _v2(dialect: str) -> list[str]:
+    """Segments: definitions and their versions, manual members, materialised memberships,
+    their history (the change feed), windows' next-change instants and refresh runs."""
+    return [
+        """CREATE TABLE IF NOT EXISTS segments (
+            code TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT, kind TEXT NOT NULL,
+            user_group TEXT NOT NULL, active BOOLEAN NOT NULL DEFAULT TRUE,
+            starts_at TIMESTAMP, ends_at TIMESTAMP, stores TEXT[], rule_text TEXT,
+            definition TEXT NOT NULL, version INTEGER NOT NULL,
+            created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS segment_versions (
+            segment_code TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL, PRIMARY KEY (segment_code, version))""",
+        """CREATE TABLE IF NOT EXISTS segment_manual (
+            segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, mode TEXT NOT NULL,
+            added_at TIMESTAMP NOT NULL, PRIMARY KEY (segment_code, customer_id))""",
+        """CREATE TABLE IF NOT EXISTS memberships (
+            segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, since TIMESTAMP NOT NULL,
+            reason TEXT NOT NULL, PRIMARY KEY (segment_code, customer_id))""",
+        "CREATE SEQUENCE IF NOT EXISTS membership_history_seq START 1",
+        """CREATE TABLE IF NOT EXISTS membership_history (
+            seq BIGINT PRIMARY KEY, segment_code TEXT NOT NULL, customer_id TEXT NOT NULL,
+            change TEXT NOT NULL, "at" TIMESTAMP NOT NULL, reason TEXT NOT NULL,
+            trigger TEXT NOT NULL, run_id BIGINT)""",
+        "CREATE INDEX IF NOT EXISTS membership_history_segment_idx "
+        'ON membership_history (segment_code, "at")',
+        "CREATE INDEX IF NOT EXISTS membership_history_customer_idx "
+        'ON membership_history (customer_id, "at")',
+        """CREATE TABLE IF NOT EXISTS segment_due (
+            segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, due_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (segment_code, customer_id))""",
+        "CREATE INDEX IF NOT EXISTS segment_due_at_idx ON segment_due (due_at)",
+        """CREATE TABLE IF NOT EXISTS refresh_runs (
+            id BIGINT PRIMARY KEY, as_of TIMESTAMP NOT NULL, segments TEXT NOT NULL,
+            state TEXT NOT NULL, checkpoint TEXT, started_at TIMESTAMP NOT NULL,
+            finished_at TIMESTAMP)""",
+        """CREATE VIEW segment_members AS
+            SELECT segment_code, customer_id FROM memberships""",
+    ]
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "initial schema", _v1),
+    Migration(2, "segments, memberships and their history", _v2),
+]
 
 
 def latest_version() -> int:
