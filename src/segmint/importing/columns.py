@@ -236,9 +236,10 @@ def type_checks(
 
 
 def infer_types(con: duckdb.DuckDBPyConnection, columns: list[RawColumn]) -> dict[str, FieldType]:
-    """Infer a new attribute's type from all its values: boolean, number, date, timestamp,
-    else string; arrays are lists. Patterns, not casts, decide, so one impossible date in
-    a date column is reported as a bad value rather than turning the column into text."""
+    """Infer a new attribute's type: from the column's own type in a typed source (Parquet,
+    Arrow), else from all its values: boolean, number, date, timestamp, else string;
+    arrays are lists. Patterns, not casts, decide, so one impossible date in a date
+    column is reported as a bad value rather than turning the column into text."""
     if not columns:
         return {}
     parts = []
@@ -254,7 +255,10 @@ def infer_types(con: duckdb.DuckDBPyConnection, columns: list[RawColumn]) -> dic
     result: dict[str, FieldType] = {}
     for i, raw in enumerate(columns):
         is_bool, is_num, is_date, is_ts = row[4 * i : 4 * i + 4]
-        if raw.is_list:
+        declared = _declared_type(raw.source_type)
+        if declared is not None:
+            result[raw.name] = declared
+        elif raw.is_list:
             result[raw.name] = FieldType.STRING_LIST
         elif is_bool:
             result[raw.name] = FieldType.BOOLEAN
@@ -267,3 +271,27 @@ def infer_types(con: duckdb.DuckDBPyConnection, columns: list[RawColumn]) -> dic
         else:  # also a column with no value at all
             result[raw.name] = FieldType.STRING
     return result
+
+
+_NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+                  "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "DECIMAL")  # fmt: skip
+
+
+def _declared_type(source_type: str | None) -> FieldType | None:
+    """The attribute type a typed source declares (so an all-null BOOLEAN column is still
+    boolean); None when the values must decide (text sources)."""
+    if source_type is None:
+        return None
+    if source_type.endswith("[]"):
+        return FieldType.STRING_LIST
+    if source_type == "BOOLEAN":
+        return FieldType.BOOLEAN
+    if source_type.startswith(_NUMERIC_TYPES):
+        return FieldType.NUMBER
+    if source_type == "DATE":
+        return FieldType.DATE
+    if source_type.startswith("TIMESTAMP"):
+        return FieldType.TIMESTAMP
+    if source_type == "VARCHAR":
+        return FieldType.STRING
+    return None

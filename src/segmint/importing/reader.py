@@ -31,6 +31,7 @@ class RawColumn:
     name: str  # after --map
     sql: str  # position-named column in ``raw`` (c0, c1, …)
     is_list: bool
+    source_type: str | None = None  # DuckDB type of a typed source (Parquet, Arrow) column
 
 
 def detect_format(path: str, fmt: str | None) -> str:
@@ -107,8 +108,9 @@ def read_source(
             + f" FROM {scan} AS t({_positional(len(names))})",
             params,
         )
+        typed_source = fmt != "csv"
         columns = [
-            RawColumn(name, f"c{i}", _is_list_type(t))
+            RawColumn(name, f"c{i}", _is_list_type(t), t if typed_source else None)
             for i, (name, t) in enumerate(described)
             if name not in dict((n, i) for i, n in nested)
         ]
@@ -235,7 +237,9 @@ def apply_mapping(
             + ", ".join(sorted(names))
             + ")",
         )
-    renamed = [RawColumn(mapping.get(c.name, c.name), c.sql, c.is_list) for c in columns]
+    renamed = [
+        RawColumn(mapping.get(c.name, c.name), c.sql, c.is_list, c.source_type) for c in columns
+    ]
     seen: dict[str, int] = {}
     for c in renamed:
         seen[c.name] = seen.get(c.name, 0) + 1
