@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from segmint.cli.main import main
+from segmint.store import migrations
 from segmint.store.base import Store
 from segmint.store.duckdb import DuckDBStore
 from segmint.store.postgres import PostgresStore
@@ -49,8 +50,9 @@ def test_init_import_stats(
     db = url_of(fresh)
     code, _, err = run(capsys, "--db", db, "stats")
     assert code == 1 and "segmint init" in err
-    assert run(capsys, "--db", db, "init")[:2] == (0, "created schema version 1\n")
-    assert run(capsys, "--db", db, "init")[:2] == (0, "schema version 1 is up to date\n")
+    latest = migrations.latest_version()
+    assert run(capsys, "--db", db, "init")[:2] == (0, f"created schema version {latest}\n")
+    assert run(capsys, "--db", db, "init")[:2] == (0, f"schema version {latest} is up to date\n")
 
     path = tmp_path / "orders.csv"
     path.write_text(ORDERS_CSV)

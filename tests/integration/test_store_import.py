@@ -66,9 +66,12 @@ def orders_file(tmp_path: Path, name: str = "orders.csv") -> Path:
 # ---- schema ---------------------------------------------------------------------------
 
 
+LATEST = migrations.latest_version()
+
+
 def test_init_is_idempotent(store: Store) -> None:
-    assert store.schema_version() == migrations.latest_version() == 1
-    assert store.init() == 1
+    assert store.schema_version() == LATEST
+    assert store.init() == LATEST
     store.require_schema()
     assert store.stats() == EMPTY
     assert store.rule_schema().timezone == "UTC"
@@ -79,25 +82,32 @@ def test_uninitialised_store_asks_for_init(store: Store, make_store: Callable[..
     assert fresh.schema_version() is None
     with pytest.raises(SchemaError, match="segmint init"):
         fresh.require_schema()
-    assert fresh.init() == 1
+    assert fresh.init() == LATEST
 
 
-def test_init_upgrades_an_older_schema_in_place(
-    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_init_upgrades_a_version_1_database_in_place(
+    store: Store,
+    make_store: Callable[..., Store],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import_file(store, "orders", orders_file(tmp_path))
-    before = store.stats()
-    upgraded = migrations.Migration(
-        2, "test", lambda d: ["CREATE TABLE segments_probe (code TEXT PRIMARY KEY)"]
+    every = list(migrations.MIGRATIONS)
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:1])
+    old = make_store(store.dialect)  # as an older segmint left it
+    assert old.schema_version() == 1
+    import_file(old, "orders", orders_file(tmp_path))
+    before = (old.stats(), old.load_profiles(["c1", "c2"]))
+    probe = migrations.Migration(
+        LATEST + 1, "test", lambda d: ["CREATE TABLE probe_upgrade (code TEXT PRIMARY KEY)"]
     )
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, upgraded])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*every, probe])
     with pytest.raises(SchemaError, match="older"):
-        store.require_schema()
-    assert store.init() == 2
-    assert store.schema_version() == 2
-    assert store.table_exists("segments_probe")
-    assert store.stats() == before
-    assert store.init() == 2  # idempotent at the new version too
+        old.require_schema()
+    assert old.init() == LATEST + 1
+    assert old.schema_version() == LATEST + 1
+    assert old.table_exists("probe_upgrade")
+    assert (old.stats(), old.load_profiles(["c1", "c2"])) == before
+    assert old.init() == LATEST + 1  # idempotent at the new version too
 
 
 def test_newer_schema_is_refused(store: Store) -> None:
@@ -355,7 +365,7 @@ def test_customers_attributes_are_typed_and_registered(store: Store, tmp_path: P
         "occupation": FieldType.STRING,
     }
     c1, c2 = (store.load_profiles(["c1", "c2"])[c] for c in ("c1", "c2"))
-    assert c1.fields["tags"] == ["vip", "new"] and c2.fields["tags"] == []
+    assert c1.fields["tags"] == ["vip", "new"] and c2.fields["tags"] is None
     assert c1.fields["birth_date"] == dt.date(1990, 4, 1)
     assert c1.fields["newsletter_subscribed"] is True
     assert c1.attributes == {

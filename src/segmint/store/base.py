@@ -322,7 +322,10 @@ class Store(abc.ABC):
             record = dict(zip(names, row, strict=True))
             fields: dict[str, Any] = {name: record.get(name) for name in CUSTOMER_FIELDS}
             for name in ("tags", "user_groups"):
-                fields[name] = list(fields[name] or [])
+                # NULL stays None (a missing value), as SQL sees it: `tags IS NULL` must
+                # give the same answer in the Python engine and in every database.
+                if fields[name] is not None:
+                    fields[name] = list(fields[name])
             attributes = {
                 key.removeprefix(ATTR_PREFIX): (list(v) if isinstance(v, (list, tuple)) else v)
                 for key, v in record.items()
