@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -101,6 +103,8 @@ def _run(
     con = duckdb.connect()
     try:
         con.execute("SET TimeZone = 'UTC'")
+        # Large files: let the scratch database spill to disk instead of running out of RAM.
+        con.execute("SET temp_directory = $dir", {"dir": _scratch_dir()})
         columns = read_source(con, source, fmt, path=path, table=table)
         report.rows_read = row_count(con)
         step("read")
@@ -117,6 +121,10 @@ def _run(
     step("load")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _scratch_dir() -> str:
+    return str(Path(tempfile.gettempdir()) / f"segmint_import_{os.getpid()}")
 
 
 def _refuse(source: str, bad: list[BadRow], total: int) -> None:

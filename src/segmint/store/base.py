@@ -80,6 +80,12 @@ class Store(abc.ABC):
     def __init__(self) -> None:
         self._tx_depth = 0
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ---- primitives each store implements -------------------------------------------
 
     @abc.abstractmethod
