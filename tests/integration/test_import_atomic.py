@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from segmint.errors import StoreError
+from segmint.errors import ImportError_, StoreError
 from segmint.importing import import_arrow, import_file
 from segmint.importing.report import terminal_progress
 from segmint.rules.schema import FieldType
@@ -68,3 +68,15 @@ def test_progress_steps_and_no_bar_when_piped(store: Store) -> None:
     import_arrow(store, "orders", ORDERS, source="test", progress=lambda *a: seen.append(a))
     assert seen == [("read", 1, 4), ("validate", 2, 4), ("build", 3, 4), ("load", 4, 4)]
     assert terminal_progress() is None  # pytest captures stderr: not a terminal
+
+
+def test_malformed_files_are_refused_with_their_line(store: Store, tmp_path: Path) -> None:
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("order_id,customer_id,placed_at\no1,c1,2024-01-01\no2,c2\n")
+    with pytest.raises(ImportError_, match="row 2, column '\\(row\\)': 'o2,c2' — has 2 fields"):
+        import_file(store, "orders", ragged)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"order_id": "o1"}\n{"order_id": \n')
+    with pytest.raises(ImportError_, match="Malformed JSON"):
+        import_file(store, "orders", broken)
+    assert store.stats()["orders"] == 0

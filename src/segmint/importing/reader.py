@@ -8,6 +8,7 @@ name in Python. Column names never enter SQL text: files are renamed positionall
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import duckdb
 
-from segmint.errors import ImportError_
+from segmint.errors import BadRow, ImportError_
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -91,6 +92,8 @@ def read_source(
             scan, params = "read_parquet($path)", {"path": path}
         cursor = con.execute(f"SELECT * FROM {scan} LIMIT 0", params)  # noqa: S608 - fixed text
         described = [(d[0], str(d[1])) for d in cursor.description or []]
+        if fmt == "csv" and path is not None and len(described) == 1:
+            _check_ragged(path, described[0][0])
         names = [d[0] for d in described]
         exprs = []
         nested: list[tuple[int, str]] = []
@@ -120,6 +123,31 @@ def read_source(
     finally:
         if table is not None:
             con.unregister("arrow_source")
+
+
+def _check_ragged(path: str, header: str) -> None:
+    """DuckDB's sniffer falls back to a single column when rows have different numbers of
+    fields; find the first such row so the refusal names it."""
+    delimiter = next((d for d in ",;\t|" if d in header), None)
+    if delimiter is None:
+        return
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        width = len(next(reader, []))
+        for number, fields in enumerate(reader, start=1):
+            if fields and len(fields) != width:
+                raise ImportError_(
+                    path,
+                    [
+                        BadRow(
+                            number,
+                            "(row)",
+                            delimiter.join(fields)[:80],
+                            f"has {len(fields)} fields, the header has {width}",
+                        )
+                    ],
+                    1,
+                )
 
 
 def _flatten(
