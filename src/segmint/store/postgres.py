@@ -36,7 +36,11 @@ def safe_target(url: str) -> str:
 
 def pg_type(arrow_type: pa.DataType) -> str:
     """The staging column type for an Arrow column produced by the importer."""
-    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+    if (
+        pa.types.is_string(arrow_type)
+        or pa.types.is_large_string(arrow_type)
+        or pa.types.is_string_view(arrow_type)
+    ):
         return "TEXT"
     if pa.types.is_decimal(arrow_type):
         return f"NUMERIC({arrow_type.precision},{arrow_type.scale})"
