@@ -15,14 +15,21 @@ from segmint.compile.python import compile_predicate
 from segmint.compile.sql import SqlCompiler
 from segmint.importing import import_arrow
 from segmint.rules import check, to_text
+from segmint.rules.schema import FieldType
 
 from .data import Dataset, datasets
 from .rules import rules_for
 
 DATA_TABLES = ("wishlist_items", "events", "order_lines", "orders", "customers", "products")
 
+#: Declared up front: an example whose values are all null must not make the importer
+#: infer (and register) another type.
+ATTRIBUTES = {"tier": FieldType.STRING, "score": FieldType.NUMBER, "married": FieldType.BOOLEAN}
+
 
 def load(store, data: Dataset) -> None:
+    if set(ATTRIBUTES) - set(store.attributes()):
+        store.register_attributes(ATTRIBUTES, declared=True)
     for table in DATA_TABLES:
         store.execute(f"DELETE FROM {table}")
     for kind, table in data.tables().items():
