@@ -1,0 +1,579 @@
+"""Segment use cases: create/update/delete/list/show, preview, manual members, members
+at an instant, history and the change feed. User groups and the customer overview live in
+:mod:`segmint.services.user_groups`.
+
+Saving a segment type-checks its rule against the store's schema, checks its
+``IN SEGMENT`` references (they must exist, must be materialized, and must not form a
+cycle), stores a new version, then brings memberships up to date AT ONCE (the membership
+engine's ``refresh_segments`` for rule-based kinds and for every segment that depends on
+the saved one), so a saved segment is never stale.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from segmint.engine import match as match_engine
+from segmint.errors import ConfigError, NotFoundError, RuleError
+from segmint.model.segment import SegmentDefinition, SegmentKind
+from segmint.rules import CheckedRule, ast, check, parse, to_text
+from segmint.store.segments import (
+    EXCLUDE,
+    INCLUDE,
+    SegmentRecord,
+    SegmentRepository,
+    SegmentVersion,
+)
+from segmint.store.segments import Change as Change  # re-exported for the CLI
+
+if TYPE_CHECKING:
+    from segmint.services.membership import RefreshReport
+    from segmint.store.base import Store
+
+#: At most this many unknown ids are named in an error (then "… and N more").
+MAX_LISTED_IDS = 20
+
+
+# ---- results --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What a create/update did: the stored definition and version, and the membership
+    changes of the segment itself (``entered``/``exited``) and of its dependents."""
+
+    definition: SegmentDefinition
+    version: int
+    entered: int
+    exited: int
+    dependents: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Preview:
+    """Who a definition would select, without saving. For an edit, ``entering`` and
+    ``leaving`` compare with the current members (all ids, sorted)."""
+
+    count: int
+    sample: list[str]
+    current_count: int
+    entering: list[str]
+    leaving: list[str]
+
+
+@dataclass(frozen=True)
+class SegmentSummary:
+    record: SegmentRecord
+    status: str
+    members: int
+
+
+@dataclass(frozen=True)
+class SegmentDetails:
+    record: SegmentRecord
+    status: str
+    members: int
+    includes: int
+    excludes: int
+    references: list[str]
+    referrers: list[str]
+    versions: list[SegmentVersion]
+
+
+@dataclass(frozen=True)
+class ManualResult:
+    """A manual add/remove: ids asked for, and the membership changes it made."""
+
+    requested: int
+    entered: int
+    exited: int
+
+
+@dataclass(frozen=True)
+class ChangePage:
+    """A page of the change feed; ``cursor`` is the seq to pass as ``since`` next."""
+
+    changes: list[Change]
+    cursor: int
+
+
+# ---- rules, references and cycles -----------------------------------------------------
+
+
+def referenced_segments(rule: ast.Rule) -> set[str]:
+    """Codes named by ``IN SEGMENT`` (it cannot occur inside an aggregate's WHERE)."""
+    match rule:
+        case ast.And(items) | ast.Or(items):
+            return set().union(*(referenced_segments(i) for i in items))
+        case ast.Not(operand):
+            return referenced_segments(operand)
+        case ast.InSegment(code):
+            return {code}
+    return set()
+
+
+def _references(definition: SegmentDefinition) -> set[str]:
+    text = definition.effective_rule
+    if text is None:
+        return set()
+    try:
+        return referenced_segments(parse(text))
+    except RuleError:  # a stored rule always parsed when saved; be lenient on reads
+        return set()
+
+
+def _graph(repo: SegmentRepository) -> dict[str, set[str]]:
+    """code -> codes it references, for every stored segment."""
+    return {r.code: _references(r.definition) for r in repo.all()}
+
+
+def referrers(graph: dict[str, set[str]], code: str) -> list[str]:
+    """The segments whose rule names ``code`` directly, sorted."""
+    return sorted(c for c, refs in graph.items() if code in refs and c != code)
+
+
+def dependents(graph: dict[str, set[str]], code: str) -> list[str]:
+    """Every segment reaching ``code`` through IN SEGMENT, in dependency order (a segment
+    after everything it references)."""
+    found: set[str] = set()
+    frontier = [code]
+    while frontier:
+        current = frontier.pop()
+        for c in referrers(graph, current):
+            if c not in found and c != code:
+                found.add(c)
+                frontier.append(c)
+    ordered: list[str] = []
+
+    def visit(c: str) -> None:
+        if c in ordered:
+            return
+        for ref in sorted(graph.get(c, set()) & found):
+            visit(ref)
+        ordered.append(c)
+
+    for c in sorted(found):
+        visit(c)
+    return ordered
+
+
+def _find_cycle(graph: dict[str, set[str]], start: str) -> list[str] | None:
+    """A path start -> … -> start through references, or None."""
+    path: list[str] = [start]
+    seen: set[str] = set()
+
+    def walk(node: str) -> bool:
+        for ref in sorted(graph.get(node, set())):
+            if ref == start:
+                path.append(ref)
+                return True
+            if ref in seen:
+                continue
+            seen.add(ref)
+            path.append(ref)
+            if walk(ref):
+                return True
+            path.pop()
+        return False
+
+    return path if walk(start) else None
+
+
+def _canonical(definition: SegmentDefinition) -> SegmentDefinition:
+    """Store the purchase item fragment in canonical form: one parsed rule printed back,
+    so wrapping it in parentheses inside the compiled rule can never change its meaning."""
+    purchase = definition.purchase
+    if purchase is None or purchase.items is None:
+        return definition
+    canonical = to_text(parse(purchase.items))
+    return definition.with_changes(purchase=dataclasses.replace(purchase, items=canonical))
+
+
+def _check(
+    store: Store, definition: SegmentDefinition, graph: dict[str, set[str]]
+) -> CheckedRule | None:
+    """Type-check the definition's rule and its references; None for a manual segment."""
+    text = definition.effective_rule
+    if text is None:
+        return None
+    schema = store.rule_schema()
+    checked = check(parse(text), schema, text=text, allow_realtime=True)
+    if definition.kind is SegmentKind.REALTIME and not checked.realtime:
+        raise ConfigError(
+            "error: segment rule: a real-time segment must read request context "
+            "(context.* or cart.*); this rule reads only stored data, so make it a rule "
+            "segment (--rule without --realtime) and it will be materialized"
+        )
+    if definition.kind is not SegmentKind.REALTIME and checked.realtime:
+        try:
+            check(parse(text), schema, text=text, allow_realtime=False)
+        except RuleError as error:
+            raise RuleError(
+                error.message,
+                error.text,
+                error.start,
+                error.end,
+                expected="only stored customer data; a rule reading context. or cart. fields "
+                "is a real-time segment (--realtime)",
+            ) from None
+    records = {code: refs for code, refs in graph.items() if code != definition.code}
+    kinds = {r.code: r.definition.kind for r in SegmentRepository(store).all()}
+    for ref in sorted(checked.segments):
+        if ref == definition.code:
+            continue  # reported as a cycle below
+        if ref not in kinds:
+            raise NotFoundError(f"error: segment rule: IN SEGMENT {ref!r}: no such segment")
+        if definition.kind.materialized and not kinds[ref].materialized:
+            raise ConfigError(
+                f"error: segment rule: IN SEGMENT {ref!r}: a real-time segment has no stored "
+                "members, so only a real-time segment can reference it"
+            )
+    records[definition.code] = set(checked.segments)
+    cycle = _find_cycle(records, definition.code)
+    if cycle:
+        raise ConfigError("error: segment rule: IN SEGMENT makes a cycle: " + " -> ".join(cycle))
+    return checked
+
+
+# ---- memberships after a save -----------------------------------------------------------
+
+
+def _refresh(store: Store, codes: Sequence[str], now: dt.datetime) -> RefreshReport:
+    from segmint.services.membership import refresh_segments
+
+    return refresh_segments(store, list(codes), now)
+
+
+def _apply(
+    store: Store,
+    code: str,
+    enters: Sequence[tuple[str, str]],
+    exits: Sequence[str],
+    now: dt.datetime,
+    trigger: str,
+) -> tuple[int, int]:
+    if not enters and not exits:
+        return 0, 0
+    from segmint.store.memberships import apply_changes
+
+    return apply_changes(store, code, enters, exits, now, trigger)
+
+
+def _sync(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
+    """Make the memberships of a just-saved segment, and of its dependents, exact."""
+    repo = SegmentRepository(store)
+    code = definition.code
+    deps = [c for c in dependents(_graph(repo), code)]
+    entered = exited = 0
+    if definition.kind in (SegmentKind.RULE, SegmentKind.PURCHASE):
+        report = _refresh(store, [code, *deps], now)
+        entered, exited = report.per_segment.get(code, (0, 0))
+        return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
+    current = set(repo.member_ids(code))
+    desired = set(repo.manual(code, INCLUDE)) if definition.kind is SegmentKind.MANUAL else set()
+    entered, exited = _apply(
+        store,
+        code,
+        [(c, "manual") for c in sorted(desired - current)],
+        sorted(current - desired),
+        now,
+        "definition",
+    )
+    if deps and (entered or exited):
+        _refresh(store, deps, now)
+    return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
+
+
+# ---- create, update, delete, list, show -------------------------------------------------
+
+
+def create_segment(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
+    """Validate and store a new segment (version 1), then compute its members."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    if repo.get(definition.code) is not None:
+        raise ConfigError(
+            f"error: segment code: {definition.code!r} already exists (use `segments update`)"
+        )
+    definition = _canonical(definition)
+    _check(store, definition, _graph(repo))
+    repo.insert(definition, now)
+    return _sync(store, definition, now)
+
+
+def update_segment(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
+    """Store ``definition`` as the next version of the segment with its code (the old
+    definition stays in the version history), then make memberships exact."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    repo.require(definition.code)
+    definition = _canonical(definition)
+    _check(store, definition, _graph(repo))
+    repo.update(definition, now)
+    return _sync(store, definition, now)
+
+
+def delete_segment(store: Store, code: str, now: dt.datetime) -> int:
+    """Delete a segment nobody references. Its members exit (trigger ``definition``, so
+    the change feed tells), its history and versions stay. Returns how many exited."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    repo.require(code)
+    refs = referrers(_graph(repo), code)
+    if refs:
+        names = ", ".join(refs)
+        raise ConfigError(
+            f"error: segment {code!r} cannot be deleted: it is referenced by segment"
+            f"{'s' if len(refs) > 1 else ''} {names} (IN SEGMENT '{code}')"
+        )
+    with store.transaction():
+        _, exited = _apply(store, code, [], repo.member_ids(code), now, "definition")
+        repo.delete(code)
+    return exited
+
+
+def find_segment(store: Store, code: str) -> SegmentRecord | None:
+    store.require_schema()
+    return SegmentRepository(store).get(code)
+
+
+def get_segment(store: Store, code: str) -> SegmentRecord:
+    store.require_schema()
+    return SegmentRepository(store).require(code)
+
+
+def list_segments(store: Store, now: dt.datetime) -> list[SegmentSummary]:
+    store.require_schema()
+    repo = SegmentRepository(store)
+    counts = {
+        str(code): int(n)
+        for code, n in store._q(
+            "SELECT segment_code, COUNT(*) FROM memberships GROUP BY segment_code"
+        )
+    }
+    return [SegmentSummary(r, r.definition.status(now), counts.get(r.code, 0)) for r in repo.all()]
+
+
+def show_segment(store: Store, code: str, now: dt.datetime) -> SegmentDetails:
+    store.require_schema()
+    repo = SegmentRepository(store)
+    record = repo.require(code)
+    graph = _graph(repo)
+    manual = repo.manual(code)
+    return SegmentDetails(
+        record=record,
+        status=record.definition.status(now),
+        members=repo.member_count(code),
+        includes=sum(1 for m in manual.values() if m == INCLUDE),
+        excludes=sum(1 for m in manual.values() if m == EXCLUDE),
+        references=sorted(graph.get(code, set())),
+        referrers=referrers(graph, code),
+        versions=repo.versions(code),
+    )
+
+
+# ---- preview ------------------------------------------------------------------------------
+
+
+def desired_members(
+    store: Store, definition: SegmentDefinition, checked: CheckedRule | None, now: dt.datetime
+) -> set[str]:
+    """Who the definition selects now: the rule's matches (SQL engine) plus manual
+    includes, minus manual excludes (an exclude wins); a manual segment's includes."""
+    repo = SegmentRepository(store)
+    manual = repo.manual(definition.code) if repo.get(definition.code) else {}
+    includes = {c for c, m in manual.items() if m == INCLUDE}
+    excludes = {c for c, m in manual.items() if m == EXCLUDE}
+    if checked is None:
+        return includes
+    matched = set(match_engine.match_sql(store, checked, now))
+    return (matched | includes) - excludes
+
+
+def preview_segment(
+    store: Store, definition: SegmentDefinition, now: dt.datetime, *, sample: int = 10
+) -> Preview:
+    """Count and sample the members ``definition`` would have, without saving; for an
+    existing code, also who would enter and who would leave."""
+    store.require_schema()
+    if definition.kind is SegmentKind.REALTIME:
+        raise ConfigError(
+            "error: a real-time segment is evaluated per request (it reads request context), "
+            "so it has no members to preview; try its rule with `segmint explain`"
+        )
+    repo = SegmentRepository(store)
+    definition = _canonical(definition)
+    checked = _check(store, definition, _graph(repo))
+    desired = desired_members(store, definition, checked, now)
+    current = set(repo.member_ids(definition.code))
+    ordered = sorted(desired)
+    return Preview(
+        count=len(ordered),
+        sample=ordered[: max(0, sample)],
+        current_count=len(current),
+        entering=sorted(desired - current),
+        leaving=sorted(current - desired),
+    )
+
+
+# ---- manual members -------------------------------------------------------------------------
+
+
+def read_ids_file(path: str | Path) -> list[str]:
+    """Customer ids from a file: one per line, or CSV with an ``id`` or ``customer_id``
+    column (blank lines and surrounding spaces ignored)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise ConfigError(f"error: --file: cannot read {str(path)!r}: {error.strerror}") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return []
+    header = [h.strip().lower() for h in next(csv.reader([lines[0]]))]
+    column = next((c for c in ("customer_id", "id") if c in header), None)
+    if column is None:
+        return [line.strip() for line in lines]
+    index = header.index(column)
+    ids = []
+    for row in csv.reader(io.StringIO("\n".join(lines[1:]))):
+        if len(row) > index and row[index].strip():
+            ids.append(row[index].strip())
+    return ids
+
+
+def _clean_ids(ids: Iterable[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for raw in ids:
+        cid = raw.strip()
+        if cid:
+            seen.setdefault(cid, None)
+    if not seen:
+        raise ConfigError("error: no customer ids given")
+    return list(seen)
+
+
+def _require_customers(repo: SegmentRepository, ids: Sequence[str]) -> None:
+    unknown = repo.unknown_customers(ids)
+    if unknown:
+        shown = ", ".join(unknown[:MAX_LISTED_IDS])
+        more = (
+            f" … and {len(unknown) - MAX_LISTED_IDS} more" if len(unknown) > MAX_LISTED_IDS else ""
+        )
+        raise NotFoundError(
+            f"error: {len(unknown)} unknown customer id{'s' if len(unknown) > 1 else ''}, "
+            f"nothing was changed: {shown}{more}"
+        )
+
+
+def _manual_target(repo: SegmentRepository, code: str) -> SegmentRecord:
+    record = repo.require(code)
+    if record.definition.kind is SegmentKind.REALTIME:
+        raise ConfigError(
+            f"error: segment {code!r} is real-time: it has no stored members to add or remove"
+        )
+    return record
+
+
+def add_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -> ManualResult:
+    """Add customers to a segment: the members of a manual segment, or includes on top of
+    a rule (an include replaces an exclude). Unknown ids refuse the whole call."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    _manual_target(repo, code)
+    wanted = _clean_ids(ids)
+    _require_customers(repo, wanted)
+    with store.transaction():
+        repo.set_manual(code, wanted, INCLUDE, now)
+        current = set(repo.member_ids(code))
+        enters = [(c, "manual") for c in sorted(set(wanted) - current)]
+        entered, exited = _apply(store, code, enters, [], now, "manual")
+    _refresh_dependents(store, repo, code, now, entered + exited)
+    return ManualResult(len(wanted), entered, exited)
+
+
+def remove_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -> ManualResult:
+    """Remove customers: from a manual segment's set, or as excludes of a rule segment
+    (an exclude wins over the rule). Unknown ids refuse the whole call."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    record = _manual_target(repo, code)
+    wanted = _clean_ids(ids)
+    _require_customers(repo, wanted)
+    with store.transaction():
+        if record.definition.kind is SegmentKind.MANUAL:
+            repo.clear_manual(code, wanted)
+        else:
+            repo.set_manual(code, wanted, EXCLUDE, now)
+        current = set(repo.member_ids(code))
+        entered, exited = _apply(store, code, [], sorted(set(wanted) & current), now, "manual")
+    _refresh_dependents(store, repo, code, now, entered + exited)
+    return ManualResult(len(wanted), entered, exited)
+
+
+def _refresh_dependents(
+    store: Store, repo: SegmentRepository, code: str, now: dt.datetime, changed: int
+) -> None:
+    # Segments that read `IN SEGMENT code` must see the change at once, not at the next run.
+    deps = dependents(_graph(repo), code) if changed else []
+    if deps:
+        _refresh(store, deps, now)
+
+
+def refresh(
+    store: Store, codes: Sequence[str] | None, now: dt.datetime, *, progress: object = None
+) -> RefreshReport:
+    """Batch refresh through the membership engine (None = every materialized segment)."""
+    store.require_schema()
+    if codes:
+        repo = SegmentRepository(store)
+        for code in codes:
+            repo.require(code)
+    from segmint.services.membership import refresh_segments
+
+    if progress is None:
+        return refresh_segments(store, codes or None, now)
+    return refresh_segments(store, codes or None, now, progress=progress)
+
+
+# ---- reading members, history, changes ----------------------------------------------------
+
+
+def members(store: Store, code: str, at: dt.datetime | None = None) -> list[str]:
+    """Current member ids, sorted; with ``at``, the members at that instant (history)."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    if at is None:
+        repo.require(code)
+        return repo.member_ids(code)
+    if repo.get(code) is None and not repo.history(code, limit=1):
+        raise NotFoundError(f"error: segment {code!r} does not exist and has no history")
+    return repo.members_at(code, at)
+
+
+def history(
+    store: Store, code: str, *, customer_id: str | None = None, limit: int | None = None
+) -> list[Change]:
+    store.require_schema()
+    repo = SegmentRepository(store)
+    rows = repo.history(code, customer_id=customer_id, limit=limit)
+    if not rows and repo.get(code) is None:
+        raise NotFoundError(f"error: segment {code!r} does not exist and has no history")
+    return rows
+
+
+def changes(store: Store, since: int = 0, limit: int = 1000) -> ChangePage:
+    """Entries and exits after cursor ``since``, in order; resume from ``cursor``."""
+    store.require_schema()
+    if since < 0:
+        raise ConfigError(f"error: --since: {since} is not a cursor (a number >= 0)")
+    if limit < 1:
+        raise ConfigError(f"error: --limit: {limit} must be at least 1")
+    rows = SegmentRepository(store).changes(since, limit)
+    return ChangePage(rows, rows[-1].seq if rows else since)
