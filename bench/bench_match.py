@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from rulesets import (  # noqa: E402
+from rulesets import (
     FUSED_BASELINE,
     REFERENCE_NOW,
     RULES,
@@ -29,11 +29,10 @@ from rulesets import (  # noqa: E402
     SINGLE_RULE,
     baseline_params,
 )
-
-from segmint.compile.sql import SqlCompiler  # noqa: E402
-from segmint.demo.synthetic import load_synthetic  # noqa: E402
-from segmint.services.rules import check_rule  # noqa: E402
-from segmint.store.duckdb import DuckDBStore  # noqa: E402
+from segmint.compile.sql import SqlCompiler
+from segmint.demo.synthetic import load_synthetic
+from segmint.services.rules import check_rule
+from segmint.store.duckdb import DuckDBStore
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[list[float], Any]:
@@ -95,7 +94,9 @@ def main() -> None:
         base_t += t
         t, comp_rows = timed(lambda: store.query(single.sql, single.params), 1)
         comp_t += t
-    assert sorted(r[0] for r in base_rows) == sorted(r[0] for r in comp_rows), "single: answers differ"
+    assert sorted(r[0] for r in base_rows) == sorted(r[0] for r in comp_rows), (
+        "single: answers differ"
+    )
     results.append(("1 aggregate rule (`match`)", comp_t, base_t))
 
     # twenty rules in one pass
@@ -113,8 +114,10 @@ def main() -> None:
         assert expected == got, f"rule {name}: compiled {len(got)} vs hand-written {len(expected)}"
     results.append(("20 rules, one pass", comp_t, base_t))
 
-    print(f"\nData: {stats['customers']:,} customers, {stats['orders']:,} orders, "
-          f"{stats['lines']:,} lines, {stats['events']:,} events (DuckDB, {db.name})")
+    print(
+        f"\nData: {stats['customers']:,} customers, {stats['orders']:,} orders, "
+        f"{stats['lines']:,} lines, {stats['events']:,} events (DuckDB, {db.name})"
+    )
     print(f"Machine: {machine()}\n")
     print("| benchmark | segmint (median s) | hand-written (median s) | ratio | target |")
     print("|---|---|---|---|---|")

@@ -9,7 +9,18 @@ from hypothesis import strategies as st
 
 from segmint.rules import ast as A
 
-from .data import BRANDS, CATEGORIES, DURATIONS, MONEY, SKUS, STATUSES, STRINGS, TAGS, dates, instants
+from .data import (
+    BRANDS,
+    CATEGORIES,
+    DURATIONS,
+    MONEY,
+    SKUS,
+    STATUSES,
+    STRINGS,
+    TAGS,
+    dates,
+    instants,
+)
 
 CMP_OPS = ("=", "!=", "<", "<=", ">", ">=")
 TEXT_OPS = ("CONTAINS", "STARTS WITH", "ENDS WITH")
@@ -37,7 +48,14 @@ CUSTOMER = {
     "orders_count": "n",
 }
 ITEMS = {
-    "orders": {"id": "s", "status": "s", "store": "s", "placed_at": "t", "total": "n", "item_count": "n"},
+    "orders": {
+        "id": "s",
+        "status": "s",
+        "store": "s",
+        "placed_at": "t",
+        "total": "n",
+        "item_count": "n",
+    },
     "lines": {
         "sku": "s",
         "brand": "s",
@@ -90,7 +108,9 @@ class RuleMaker:
         if kind == "b":
             if draw(st.booleans()):
                 return A.BoolTest(value)
-            return A.Compare(draw(st.sampled_from(("=", "!="))), value, A.Literal(draw(st.booleans())))
+            return A.Compare(
+                draw(st.sampled_from(("=", "!="))), value, A.Literal(draw(st.booleans()))
+            )
         if kind == "l":
             return A.TextMatch("CONTAINS", value, A.Literal(draw(st.sampled_from(TAGS))), neg)
         if kind == "s":
@@ -149,7 +169,9 @@ class RuleMaker:
         name = draw(st.sampled_from(sorted(fields)))
         return self.atom(draw, path(name), fields[name])
 
-    def rule(self, draw: st.DrawFn, depth: int, scope: str | None = None) -> st.SearchStrategy[A.Rule]:
+    def rule(
+        self, draw: st.DrawFn, depth: int, scope: str | None = None
+    ) -> st.SearchStrategy[A.Rule]:
         @st.composite
         def build(draw: st.DrawFn) -> A.Rule:
             if depth <= 0 or draw(st.integers(0, 2)) == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import click
 
@@ -16,8 +16,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def _format_option() -> Callable[[_F], _F]:
-    # output.format_option is typed Any; keep this module's commands typed under --strict
-    return cast("Callable[[_F], _F]", format_option())
+    return format_option()
 
 
 @click.command("init")

@@ -13,8 +13,8 @@ Invariants (the parser and :func:`and_` / :func:`or_` keep them, generators must
 
 from __future__ import annotations
 
-import datetime as dt
 import dataclasses
+import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal as TypingLiteral
@@ -31,7 +31,7 @@ class Span:
 
 # --- values -------------------------------------------------------------------------
 
-LiteralValue: TypeAlias = str | Decimal | bool | None | dt.date | dt.datetime
+LiteralValue: TypeAlias = str | Decimal | bool | dt.date | dt.datetime | None
 
 
 @dataclass(frozen=True, eq=False)

@@ -20,7 +20,9 @@ from segmint.store.base import Store
 DIALECTS = ("duckdb", "postgres", "spark")
 
 
-def check_rule(text: str, schema: Schema = DEFAULT_SCHEMA, *, allow_realtime: bool = True) -> CheckedRule:
+def check_rule(
+    text: str, schema: Schema = DEFAULT_SCHEMA, *, allow_realtime: bool = True
+) -> CheckedRule:
     """Parse and type-check a rule; raises a positioned RuleError."""
     return check(parse(text), schema, text=text, allow_realtime=allow_realtime)
 
@@ -29,7 +31,9 @@ def rule_json(text: str, schema: Schema = DEFAULT_SCHEMA) -> dict[str, Any]:
     return to_json(check_rule(text, schema).rule)
 
 
-def rule_sql(text: str, dialect: str, now: dt.datetime, schema: Schema = DEFAULT_SCHEMA) -> CompiledQuery:
+def rule_sql(
+    text: str, dialect: str, now: dt.datetime, schema: Schema = DEFAULT_SCHEMA
+) -> CompiledQuery:
     if dialect not in DIALECTS:
         raise ConfigError(f"--dialect: {dialect!r} is not one of {', '.join(DIALECTS)}")
     checked = check_rule(text, schema, allow_realtime=False)
