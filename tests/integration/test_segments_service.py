@@ -129,6 +129,9 @@ def _engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         import segmint.store.memberships as memberships
 
         monkeypatch.setattr(memberships, "apply_changes", _fallback_apply)
+        import segmint.services.membership as membership
+
+        monkeypatch.setattr(membership, "refresh_segments", _fallback_refresh)
     try:
         import segmint.services.membership  # noqa: F401
     except ImportError:

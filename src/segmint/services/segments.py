@@ -15,7 +15,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -352,12 +352,7 @@ def get_segment(store: Store, code: str) -> SegmentRecord:
 def list_segments(store: Store, now: dt.datetime) -> list[SegmentSummary]:
     store.require_schema()
     repo = SegmentRepository(store)
-    counts = {
-        str(code): int(n)
-        for code, n in store._q(
-            "SELECT segment_code, COUNT(*) FROM memberships GROUP BY segment_code"
-        )
-    }
+    counts = repo.member_counts()
     return [SegmentSummary(r, r.definition.status(now), counts.get(r.code, 0)) for r in repo.all()]
 
 
@@ -527,7 +522,11 @@ def _refresh_dependents(
 
 
 def refresh(
-    store: Store, codes: Sequence[str] | None, now: dt.datetime, *, progress: object = None
+    store: Store,
+    codes: Sequence[str] | None,
+    now: dt.datetime,
+    *,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> RefreshReport:
     """Batch refresh through the membership engine (None = every materialized segment)."""
     store.require_schema()
@@ -537,8 +536,6 @@ def refresh(
             repo.require(code)
     from segmint.services.membership import refresh_segments
 
-    if progress is None:
-        return refresh_segments(store, codes or None, now)
     return refresh_segments(store, codes or None, now, progress=progress)
 
 

@@ -326,6 +326,11 @@ class SegmentRepository:
             "SELECT COUNT(*) FROM memberships WHERE segment_code = $c", {"c": code}
         )
 
+    def member_counts(self) -> dict[str, int]:
+        """Current member count of every segment that has members."""
+        rows = self.store._q("SELECT segment_code, COUNT(*) FROM memberships GROUP BY segment_code")
+        return {str(code): int(n) for code, n in rows}
+
     def members(self, code: str) -> list[Membership]:
         rows = self.store._q(
             "SELECT segment_code, customer_id, since, reason FROM memberships "
