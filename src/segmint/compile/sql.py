@@ -386,8 +386,16 @@ class _Visitor:
 
     # --- the query --------------------------------------------------------------------
 
-    def select(self, *columns: exp.Expr) -> exp.Select:
+    def select(self, *columns: exp.Expr, only_ids_in: str | None = None) -> exp.Select:
         query = exp.select(*columns).from_(exp.to_table("customers").as_(_CUSTOMER))
+
+        def restrict(column: exp.Expr) -> exp.Expr:
+            assert only_ids_in is not None and _PROPERTY.match(only_ids_in)
+            ids = exp.select(exp.column("id", quoted=True)).from_(exp.to_table(only_ids_in))
+            return exp.In(this=column, query=ids.subquery())
+
+        if only_ids_in is not None:
+            query = query.where(restrict(exp.column("id", _CUSTOMER, quoted=True)))
         for collection, aggregates in self.group_columns.items():
             customer_id = exp.column("customer_id", quoted=True)
             grouped = (
@@ -395,6 +403,8 @@ class _Visitor:
                 .from_(exp.to_table(_TABLES[collection]))
                 .group_by(customer_id.copy())
             )
+            if only_ids_in is not None:
+                grouped = grouped.where(restrict(customer_id.copy()))
             alias = f"g_{collection}"
             on = exp.EQ(
                 this=exp.column("customer_id", alias, quoted=True),
@@ -430,16 +440,20 @@ class SqlCompiler:
         query = visitor.select(customer_id).where(condition).order_by(customer_id.copy())
         return self._render(query, visitor, ["id"])
 
-    def compile_many(self, rules: Mapping[str, Rule], now: dt.datetime) -> CompiledQuery:
+    def compile_many(
+        self, rules: Mapping[str, Rule], now: dt.datetime, *, only_ids_in: str | None = None
+    ) -> CompiledQuery:
         """``SELECT c.id, <rule 0> AS r_0, …`` for every customer, in one pass.
 
         Every aggregate of every rule lands in the one grouped subquery of its collection,
         deduplicated, so N rules over orders still scan ``orders`` once.
+        ``only_ids_in`` names a table with an ``id`` column: the query (and every grouped
+        subquery, so no collection is aggregated beyond them) covers only those customers.
         """
         visitor = _Visitor(self.dialect, self.schema, now, True)
         conditions = [visitor.rule(self._normalizer.rule(r), None) for r in rules.values()]
         customer_id = exp.column("id", _CUSTOMER, quoted=True)
         outputs = [exp.alias_(customer_id, "id")]
         outputs += [exp.alias_(c, f"r_{i}") for i, c in enumerate(conditions)]
-        query = visitor.select(*outputs).order_by(customer_id.copy())
+        query = visitor.select(*outputs, only_ids_in=only_ids_in).order_by(customer_id.copy())
         return self._render(query, visitor, ["id", *rules])

@@ -1,0 +1,366 @@
+"""Batch refresh: all segments in one fused pass per dependency layer, the difference
+written in checkpointed, customer-id-ordered batches; resumable after kill -9.
+
+A run:
+
+1. is recorded in ``refresh_runs`` (``as_of``, the segment codes as JSON, ``state``
+   ``running``, ``checkpoint`` NULL) in its own transaction;
+2. for each layer (segments after those they read through ``IN SEGMENT``): the layer's
+   rules are compiled into ONE query (``compile_many``), run once into a temp table, and
+   turned into the TARGET ``(segment_code, customer_id, reason)`` = (rule matches ∪
+   manual includes) − manual excludes; the next due instants of windowed segments into a
+   second temp table (:mod:`segmint.engine.windows`);
+3. customers are split into ranges by id; each range is ONE transaction that writes the
+   difference between target and current rows (entries, exits, reason changes, due
+   instants — :func:`segmint.store.memberships.apply_target`) AND advances the run's
+   checkpoint ``{"layer": L, "after": last id}``;
+4. the run is marked ``done``.
+
+Why a kill at any moment loses nothing and doubles nothing: a batch and its checkpoint
+commit together, so after a kill the checkpoint names exactly the last applied batch. The
+next refresh finds the ``running`` run, recomputes the layer's target with the SAME
+``as_of`` (deterministic for the same data), and continues after the checkpoint. The
+difference is also computed against the current rows, so even re-applying a batch would
+write nothing — history cannot get a duplicate entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from segmint.compile.sql import SqlCompiler
+from segmint.engine.plans import SegmentPlan, layers, load_plans, q, utc, with_dependents, x
+from segmint.engine.windows import WindowSpec, due_query
+from segmint.rules.schema import Schema
+from segmint.store import memberships
+from segmint.store.base import Store
+from segmint.store.sqltext import fixed, render
+
+#: progress(step, done, total) after each committed batch.
+Progress = Callable[[str, int, int], None]
+
+BATCH_SIZE = 100_000
+WIDE, TARGET, DUE_WIDE, DUE = (
+    "segmint_m_wide",
+    "segmint_m_target",
+    "segmint_m_duew",
+    "segmint_m_due",
+)
+
+
+@dataclass
+class RefreshReport:
+    run_id: int
+    segments: list[str]
+    entered: int
+    exited: int
+    resumed: bool
+    per_segment: dict[str, tuple[int, int]] = field(default_factory=dict)
+    as_of: dt.datetime | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "run_id": self.run_id,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+            "segments": self.segments,
+            "entered": self.entered,
+            "exited": self.exited,
+            "resumed": self.resumed,
+            "per_segment": {
+                k: {"entered": e, "exited": o} for k, (e, o) in self.per_segment.items()
+            },
+        }
+
+
+# ---- targets -------------------------------------------------------------------------
+
+
+def _recreate(store: Store, name: str, columns: Sequence[tuple[str, str]]) -> None:
+    store.execute(f"DROP TABLE IF EXISTS {name}")
+    cols = ", ".join(f"{c} {t}" for c, t in columns)
+    store.execute(f"CREATE TEMP TABLE {name} ({cols})")
+
+
+def drop_temp(store: Store) -> None:
+    for name in (WIDE, TARGET, DUE_WIDE, DUE):
+        store.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def build_targets(
+    store: Store,
+    schema: Schema,
+    plans: Sequence[SegmentPlan],
+    now: dt.datetime,
+    *,
+    ids_table: str | None = None,
+) -> None:
+    """Fill temp tables TARGET (who should be in) and DUE (next due instants) for
+    ``plans`` (one layer) at ``now``: one fused pass over the store (restricted to the
+    customers of ``ids_table`` when given)."""
+    codes = [p.code for p in plans]
+    rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
+    _recreate(store, WIDE, [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules)))])
+    if rules:
+        compiled = SqlCompiler(store.dialect, schema).compile_many(
+            rules, now, only_ids_in=ids_table
+        )
+        store.execute(
+            render("INSERT INTO segmint_m_wide {q}", q=fixed(compiled.sql)), compiled.params
+        )
+    scope = fixed(f's.customer_id IN (SELECT "id" FROM {ids_table})' if ids_table else "TRUE")
+    params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
+    params["codes"] = codes
+    parts = [
+        f"SELECT CAST($c{i} AS TEXT) AS segment_code, w.id AS customer_id, 0 AS inc "
+        f"FROM {WIDE} AS w WHERE w.r_{i}"
+        for i in range(len(rules))
+    ]
+    parts.append(
+        render(
+            "SELECT s.segment_code, s.customer_id, 1 FROM segment_manual AS s "
+            "WHERE s.mode = 'include' AND {c} AND {s}",
+            c=store._in_list(fixed("s.segment_code"), "codes"),
+            s=scope,
+        )
+    )
+    _recreate(
+        store, TARGET, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("reason", "TEXT")]
+    )
+    x(
+        store,
+        f"INSERT INTO {TARGET} SELECT u.segment_code, u.customer_id, "
+        "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
+        f"FROM ({' UNION ALL '.join(parts)}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
+        "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
+        "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id "
+        "ORDER BY u.customer_id, u.segment_code",
+        params,
+    )
+    _build_due(
+        store, schema, {p.code: p.window for p in plans if p.window is not None}, now, ids_table
+    )
+    if store.dialect == "postgres":
+        store.execute(f"ANALYZE {TARGET}")
+        store.execute(f"ANALYZE {DUE}")
+
+
+def _build_due(
+    store: Store,
+    schema: Schema,
+    specs: Mapping[str, WindowSpec],
+    now: dt.datetime,
+    ids_table: str | None,
+) -> None:
+    _recreate(
+        store, DUE, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")]
+    )
+    if not specs:
+        return
+    scope = f'c.id IN (SELECT "id" FROM {ids_table})' if ids_table else "TRUE"
+    sql, params, codes = due_query(specs, now, schema.timezone, scope, {})
+    columns = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
+    _recreate(store, DUE_WIDE, columns)
+    x(store, f"INSERT INTO {DUE_WIDE} {sql}", params)
+    parts = [
+        f"SELECT CAST($c{i} AS TEXT), id, due_{i} FROM {DUE_WIDE} WHERE due_{i} IS NOT NULL"
+        for i in range(len(codes))
+    ]
+    x(
+        store,
+        f"INSERT INTO {DUE} {' UNION ALL '.join(parts)}",
+        {f"c{i}": c for i, c in enumerate(codes)},
+    )
+
+
+def apply_layer(
+    store: Store,
+    codes: Sequence[str],
+    scope: memberships.Scope,
+    at: dt.datetime,
+    trigger: str,
+    run_id: int | None,
+) -> None:
+    """Write the difference between the temp targets and the store, for ``scope``."""
+    memberships.apply_target(store, TARGET, codes, scope, at, trigger, run_id)
+    memberships.apply_due_target(store, DUE, codes, scope)
+
+
+# ---- runs ----------------------------------------------------------------------------
+
+
+def _boundaries(store: Store, size: int) -> list[str]:
+    """Every ``size``-th customer id: batch k covers ids in (b[k-1], b[k]], the last one
+    everything after the last boundary."""
+    rows = q(
+        store,
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM customers) AS n "
+        "WHERE rn % $size = 0 ORDER BY id",
+        {"size": size},
+    )
+    return [str(r[0]) for r in rows]
+
+
+def unfinished_run(store: Store) -> tuple[int, dt.datetime, list[str], dict[str, object]] | None:
+    rows = q(
+        store,
+        "SELECT id, as_of, segments, checkpoint FROM refresh_runs WHERE state = 'running' "
+        "ORDER BY id LIMIT 1",
+    )
+    if not rows:
+        return None
+    run_id, as_of, segments, checkpoint = rows[0]
+    return int(run_id), as_of, list(json.loads(segments)), json.loads(checkpoint or "{}")
+
+
+def _start_run(store: Store, codes: list[str], now: dt.datetime) -> int:
+    with store.transaction():
+        run_id = int(q(store, "SELECT COALESCE(MAX(id), 0) + 1 FROM refresh_runs")[0][0])
+        x(
+            store,
+            "INSERT INTO refresh_runs (id, as_of, segments, state, checkpoint, started_at) "
+            "VALUES ($id, $as_of, $segments, 'running', NULL, $started)",
+            {
+                "id": run_id,
+                "as_of": now,
+                "segments": json.dumps(codes),
+                "started": dt.datetime.now(dt.UTC),
+            },
+        )
+    return run_id
+
+
+def run_refresh(
+    store: Store,
+    codes: Sequence[str] | None,
+    now: dt.datetime,
+    *,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> RefreshReport:
+    """Refresh ``codes`` (None: every materialized segment) and the segments that read
+    them, as of ``now``. A run left unfinished (killed) is first RESUMED with its own
+    as_of and segments; the requested refresh then runs too unless the resumed run
+    already was exactly it. The report merges both (``resumed=True``)."""
+    store.require_schema()
+    schema = store.rule_schema()
+    plans = load_plans(store, schema)
+    as_of = utc(now)
+    wanted = list(plans) if codes is None else [c for c in codes if c in plans]
+    run_codes = sorted(with_dependents(plans, wanted))
+    pending = unfinished_run(store)
+    first: RefreshReport | None = None
+    if pending is not None:
+        run_id, pending_as_of, pending_codes, checkpoint = pending
+        _execute(
+            store,
+            schema,
+            plans,
+            run_id,
+            pending_as_of,
+            pending_codes,
+            checkpoint,
+            progress,
+            batch_size,
+        )
+        first = _report(store, run_id, pending_codes, True, pending_as_of)
+        if pending_as_of == as_of and set(run_codes) <= set(pending_codes):
+            return first
+    run_id = _start_run(store, run_codes, as_of)
+    _execute(store, schema, plans, run_id, as_of, run_codes, {}, progress, batch_size)
+    report = _report(store, run_id, run_codes, first is not None, as_of)
+    if first is not None:
+        for code, (e, o) in first.per_segment.items():
+            e2, o2 = report.per_segment.get(code, (0, 0))
+            report.per_segment[code] = (e + e2, o + o2)
+        report.entered += first.entered
+        report.exited += first.exited
+    return report
+
+
+def _execute(
+    store: Store,
+    schema: Schema,
+    plans: Mapping[str, SegmentPlan],
+    run_id: int,
+    as_of: dt.datetime,
+    run_codes: Sequence[str],
+    checkpoint: Mapping[str, object],
+    progress: Progress | None,
+    batch_size: int,
+) -> None:
+    start_layer = int(str(checkpoint.get("layer", 0)))
+    after = checkpoint.get("after")
+    ordered = layers(plans, [c for c in run_codes if c in plans])
+    bounds = _boundaries(store, batch_size)
+    ranges: list[tuple[str | None, str | None]] = list(
+        zip([None, *bounds], [*bounds, None], strict=True)
+    )
+    try:
+        for index, layer in enumerate(ordered):
+            if index < start_layer:
+                continue
+            todo = ranges
+            if index == start_layer and after is not None:
+                # Continue after the checkpoint; ids are compared by the database only
+                # (its collation), so find the boundary rather than comparing in Python.
+                done_upto = str(after)
+                starts = [lo for lo, _ in ranges]
+                todo = (
+                    ranges[starts.index(done_upto) :]
+                    if done_upto in starts
+                    else [(done_upto, None)]
+                )
+            build_targets(store, schema, [plans[c] for c in layer], as_of)
+            for done, (lo, hi) in enumerate(todo, start=1):
+                scope = memberships.Scope(after=lo, upto=hi)
+                mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
+                with store.transaction():
+                    apply_layer(store, layer, scope, as_of, "refresh", run_id)
+                    x(
+                        store,
+                        "UPDATE refresh_runs SET checkpoint = $c WHERE id = $id",
+                        {"c": json.dumps(mark), "id": run_id},
+                    )
+                if progress is not None:
+                    progress(f"layer {index + 1}/{len(ordered)}", done, len(todo))
+        x(
+            store,
+            "UPDATE refresh_runs SET state = 'done', finished_at = $t WHERE id = $id",
+            {"t": dt.datetime.now(dt.UTC), "id": run_id},
+        )
+    finally:
+        drop_temp(store)
+
+
+def _report(
+    store: Store, run_id: int, codes: list[str], resumed: bool, as_of: dt.datetime
+) -> RefreshReport:
+    per = {c: (0, 0) for c in codes}
+    rows = q(
+        store,
+        "SELECT segment_code, change, COUNT(*) FROM membership_history WHERE run_id = $r "
+        "AND trigger = 'refresh' GROUP BY segment_code, change",
+        {"r": run_id},
+    )
+    for code, change, count in rows:
+        e, o = per.get(code, (0, 0))
+        per[code] = (e + int(count), o) if change == "enter" else (e, o + int(count))
+    return RefreshReport(
+        run_id=run_id,
+        segments=codes,
+        entered=sum(e for e, _ in per.values()),
+        exited=sum(o for _, o in per.values()),
+        resumed=resumed,
+        per_segment=per,
+        as_of=as_of,
+    )
+
+
+def last_run_as_of(store: Store) -> dt.datetime | None:
+    """The as_of of the latest finished refresh run (the worker's reconcile clock)."""
+    rows = q(store, "SELECT MAX(as_of) FROM refresh_runs WHERE state = 'done'")
+    value = rows[0][0] if rows else None
+    return value if isinstance(value, dt.datetime) else None

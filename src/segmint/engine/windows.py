@@ -1,0 +1,267 @@
+"""Exact time windows: the next instant at which a rule's answer can change.
+
+A rule that reads ``now`` (``WITHIN 30d``, ``> -90d``, ``now``) changes its answer for a
+customer only when ``shift(now, -D)`` (or ``now`` itself) crosses a timestamp the rule
+compares it with. Those timestamps are the customer's data — item timestamps of the
+collections the rule reads (orders/lines ``placed_at``, events ``at``, wishlist
+``added_at``), timestamp customer fields — and the rule's own literals. For a value ``v``
+and a duration ``D`` the crossing instants are the smallest ``n`` with
+``shift(n, -D) >= v`` (a ``>``/``<=`` test flips there) and with ``shift(n, -D) > v``
+(``>=``/``<``), i.e. the first one for ``v + 1µs``; ``D = 0`` covers ``now`` itself (a
+future-dated order becomes current). For h/d/w that is ``v + D``; for months and years
+calendar clamping can make ``v + D`` too early (31 Jan + 1m = 29 Feb, but
+``29 Feb 12:00 - 1m`` is 29 Jan, still before 31 Jan): then the answer is the next day
+start (1 Mar 00:00). :func:`first_instant` computes it exactly with ``timeutil.shift``.
+
+- :func:`next_due` (Python, exact): the smallest candidate after ``now`` for one profile.
+- :func:`due_query` (SQL, for batches): a CONSERVATIVE bound — never later than the
+  exact instant (months count as 28 days, years as 365). The worker re-evaluates at the
+  bound and computes the exact next candidate from there, so an early bound costs one
+  evaluation and never skips or repeats a change.
+
+A rule comparing a DATE field with a relative time compares calendar days of the store's
+time zone; those answers change when ``shift(now, -D)`` crosses a local midnight, which
+is customer-independent and handled like a literal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from segmint.model.profile import Profile
+from segmint.rules import CheckedRule, timeutil
+from segmint.rules.ast import Duration, Literal, RelativeTime, Within, walk
+from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
+
+MICRO = dt.timedelta(microseconds=1)
+ZERO = Duration(0, "h")
+#: The timestamp of each collection's items that rules can compare with ``now``.
+TIME_FIELDS = {"orders": "placed_at", "lines": "placed_at", "events": "at", "wishlist": "added_at"}
+TABLES = {
+    "orders": "orders",
+    "lines": "order_lines",
+    "events": "events",
+    "wishlist": "wishlist_items",
+}
+_EXACT = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
+#: Lower bounds of a calendar unit, for the conservative SQL bound.
+_AT_LEAST = {"m": dt.timedelta(days=28), "y": dt.timedelta(days=365)}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What makes one rule's answer time-dependent."""
+
+    durations: tuple[Duration, ...]  # every relative duration, plus ZERO
+    collections: tuple[str, ...]  # collections read that carry a timestamp
+    fields: tuple[str, ...]  # timestamp customer fields: "created_at", "attributes.x"
+    constants: tuple[dt.datetime, ...]  # timestamp literals, day starts of date literals
+    date_durations: tuple[Duration, ...]  # durations meeting a DATE field (local days)
+
+
+def window_spec(checked: CheckedRule, schema: Schema) -> WindowSpec | None:
+    """The rule's window spec, or None when its answer never depends on ``now``."""
+    if not checked.uses_now:
+        return None
+    durations: set[Duration] = {ZERO}
+    constants: set[dt.datetime] = set()
+    for node in walk(checked.rule):
+        if isinstance(node, Within):
+            durations.add(Duration(node.duration.amount, node.duration.unit))
+        elif isinstance(node, RelativeTime) and node.ago is not None:
+            durations.add(Duration(node.ago.amount, node.ago.unit))
+        elif isinstance(node, Literal):
+            value = node.value
+            if isinstance(value, dt.datetime):
+                constants.add(value.astimezone(dt.UTC))
+            elif isinstance(value, dt.date):
+                constants.update(timeutil.day_range(value, schema.timezone))
+    fields: list[str] = []
+    has_dates = False
+    for name in sorted(checked.customer_fields):
+        ftype = CUSTOMER_FIELDS.get(name)
+        if ftype is FieldType.TIMESTAMP:
+            fields.append(name)
+        has_dates |= ftype is FieldType.DATE
+    for name in sorted(checked.attributes):
+        ftype = schema.attributes.get(name)
+        if ftype is FieldType.TIMESTAMP:
+            fields.append(f"attributes.{name}")
+        has_dates |= ftype is FieldType.DATE
+    ordered = tuple(sorted(durations, key=lambda d: (d.unit, d.amount)))
+    return WindowSpec(
+        durations=ordered,
+        collections=tuple(c for c in sorted(checked.collections) if c in TIME_FIELDS),
+        fields=tuple(fields),
+        constants=tuple(sorted(constants)),
+        date_durations=ordered if has_dates else (),
+    )
+
+
+def first_instant(value: dt.datetime, duration: Duration) -> dt.datetime:
+    """The smallest instant ``n`` with ``shift(n, duration) >= value`` (``shift`` going back,
+    as ``-D`` does in a rule)."""
+    exact = _EXACT.get(duration.unit)
+    if exact is not None:
+        return value + duration.amount * exact
+    months = duration.amount * (12 if duration.unit == "y" else 1)
+    candidate = timeutil.add_months(value, months)
+    if timeutil.shift(candidate, duration) < value:
+        # Clamped to a shorter month: nothing before the next day start reaches back far
+        # enough (the whole clamped day maps before ``value``).
+        day = candidate.date() + dt.timedelta(days=1)
+        candidate = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return candidate
+
+
+def _values(spec: WindowSpec, profile: Profile) -> list[dt.datetime]:
+    values: list[dt.datetime] = []
+    for collection in spec.collections:
+        field = TIME_FIELDS[collection]
+        for item in getattr(profile, collection):
+            v = getattr(item, field)
+            if v is not None:
+                values.append(v)
+    for name in spec.fields:
+        if name.startswith("attributes."):
+            v = profile.attributes.get(name.removeprefix("attributes."))
+        else:
+            v = profile.fields.get(name)
+        if isinstance(v, dt.datetime):
+            values.append(v if v.tzinfo is not None else v.replace(tzinfo=dt.UTC))
+    values.extend(spec.constants)
+    values.sort()
+    return values
+
+
+def _first_after(values: Sequence[dt.datetime], duration: Duration, now: dt.datetime) -> Any:
+    """min over v of {first_instant(v, D), first_instant(v + 1µs, D)} that is > now."""
+    exact = _EXACT.get(duration.unit)
+    if exact is not None or duration.amount == 0:
+        delta = duration.amount * (exact or dt.timedelta(0))
+        # v + D > now  <=>  v > now - D; and v + D == now gives the +1µs variant: now + 1µs.
+        i = bisect.bisect_left(values, now - delta)
+        if i < len(values) and values[i] == now - delta:
+            return now + MICRO
+        return values[i] + delta if i < len(values) else None
+    # Calendar units: first_instant is monotone in v; start a little before the crossing.
+    start = bisect.bisect_left(values, timeutil.shift(now, duration) - dt.timedelta(days=2))
+    best: dt.datetime | None = None
+    for v in values[start:]:
+        for base in (v, v + MICRO):
+            n = first_instant(base, duration)
+            if n > now and (best is None or n < best):
+                best = n
+        if first_instant(v, duration) > now:
+            break  # every later value gives a later instant
+    return best
+
+
+def next_due(
+    spec: WindowSpec, profile: Profile | None, now: dt.datetime, timezone: str
+) -> dt.datetime | None:
+    """The exact next instant after ``now`` at which the rule's answer for this customer
+    can change (None: never, with the data as it is)."""
+    values = _values(spec, profile) if profile is not None else list(spec.constants)
+    best: dt.datetime | None = None
+    for duration in spec.durations:
+        n = _first_after(values, duration, now)
+        if n is not None and (best is None or n < best):
+            best = n
+    for duration in spec.date_durations:
+        # The calendar day of now - D changes at the next local midnight after it.
+        day = timeutil.local_date(timeutil.shift(now, duration), timezone)
+        midnight = timeutil.day_start(day + dt.timedelta(days=1), timezone)
+        n = first_instant(midnight, duration)
+        if n > now and (best is None or n < best):
+            best = n
+    return best
+
+
+def global_due(spec: WindowSpec, now: dt.datetime, timezone: str) -> dt.datetime | None:
+    """The part of :func:`next_due` that does not depend on the customer."""
+    return next_due(spec, None, now, timezone)
+
+
+def _lower_bound(duration: Duration) -> dt.timedelta:
+    exact = _EXACT.get(duration.unit)
+    unit = exact if exact is not None else _AT_LEAST[duration.unit]
+    return duration.amount * unit
+
+
+def due_query(
+    specs: Mapping[str, WindowSpec],
+    now: dt.datetime,
+    timezone: str,
+    scope_sql: str,
+    scope_params: Mapping[str, object],
+) -> tuple[str, dict[str, object], list[str]]:
+    """SQL (``$name`` placeholders) computing, for every customer matching
+    ``scope_sql`` (a condition on ``c.id``), one column ``due_<i>`` per segment of
+    ``specs``: a conservative next due instant after ``now`` (NULL: none). One grouped
+    subquery per collection, shared by all segments; only items recent enough to give a
+    future instant are read. Returns (sql, params, codes in column order)."""
+    params: dict[str, object] = {**scope_params, "now": now, "now1": now + MICRO}
+    deltas: dict[dt.timedelta, str] = {}
+
+    def delta_param(d: dt.timedelta) -> str:
+        if d not in deltas:
+            deltas[d] = f"dd{len(deltas)}"
+            params[deltas[d]] = d
+        return deltas[d]
+
+    by_collection: dict[str, set[dt.timedelta]] = {}
+    for spec in specs.values():
+        for coll in spec.collections:
+            by_collection.setdefault(coll, set()).update(_lower_bound(d) for d in spec.durations)
+    joins: list[str] = []
+    columns: dict[tuple[str, dt.timedelta], str] = {}
+    for coll, ds in sorted(by_collection.items()):
+        field = f'"{TIME_FIELDS[coll]}"'
+        aggs = []
+        for d in sorted(ds):
+            name = f"{coll}_{len(columns)}"
+            columns[(coll, d)] = name
+            p = delta_param(d)
+            aggs.append(f"MIN(CASE WHEN {field} + ${p} >= $now THEN {field} + ${p} END) AS {name}")
+        oldest = f"since_{coll}"
+        params[oldest] = now - max(ds)
+        joins.append(
+            f"LEFT JOIN (SELECT customer_id, {', '.join(aggs)} FROM {TABLES[coll]} "
+            f"WHERE {field} >= ${oldest} AND customer_id IN (SELECT c.id FROM customers AS c "
+            f"WHERE {scope_sql}) GROUP BY customer_id) AS g_{coll} ON g_{coll}.customer_id = c.id"
+        )
+    outputs = []
+    codes = list(specs)
+    for index, code in enumerate(codes):
+        spec = specs[code]
+        parts: list[str] = []
+        for coll in spec.collections:
+            parts += [f"g_{coll}.{columns[(coll, _lower_bound(du))]}" for du in spec.durations]
+        for name in spec.fields:
+            column = f'c."attr_{name[11:]}"' if name.startswith("attributes.") else f'c."{name}"'
+            for du in spec.durations:
+                p = delta_param(_lower_bound(du))
+                parts.append(f"CASE WHEN {column} + ${p} >= $now THEN {column} + ${p} END")
+        fixed_due = global_due(spec, now, timezone)
+        if fixed_due is not None:
+            params[f"g{index}"] = fixed_due
+            parts.append(f"CAST($g{index} AS TIMESTAMP)")
+        least = f"LEAST({', '.join(parts)})" if len(parts) > 1 else parts[0] if parts else "NULL"
+        # An instant equal to now already happened: its +1µs variant is the candidate.
+        outputs.append(
+            f"CASE WHEN {least} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {least} END "
+            f"AS due_{index}"
+        )
+    sql = (
+        f"SELECT c.id, {', '.join(outputs)} FROM customers AS c {' '.join(joins)} WHERE {scope_sql}"
+    )
+    return sql, params, codes
+
+
+def values_of(items: Iterable[dt.datetime | None]) -> list[dt.datetime]:
+    return sorted(v for v in items if v is not None)

@@ -1,0 +1,431 @@
+"""Membership WRITES: ``memberships`` and ``membership_history`` always change together.
+
+Every entry inserts a membership (``since`` = the change's instant) and one history row;
+every exit deletes the membership and writes one history row (its ``reason`` is the
+reason the customer had been in for). History ``seq`` comes from
+``membership_history_seq``, so the change feed is ordered by commit.
+
+Three ways in, all inside :meth:`Store.transaction` (joining an outer one):
+
+- :func:`apply_changes`: explicit lists (manual adds/removes, the Python engine's diffs);
+  a change that is already true (entering a member, exiting a non-member) is skipped,
+  so replaying a call never doubles history.
+- :func:`apply_target`: set-based, for refreshes and batch re-evaluation: a TARGET table
+  ``(segment_code, customer_id, reason)`` holds who should be in; the difference to the
+  current rows is computed in SQL and written — entries, exits and reason changes —
+  restricted to a :class:`Scope` (a customer-id range or a staged id table). Nothing is
+  written for an unchanged member, so ``since`` survives every refresh.
+- due instants (``segment_due``): :func:`set_due` (row-wise), :func:`apply_due_target`
+  (set-based, same scopes) and :func:`due` (what is due until an instant, in order).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from segmint.errors import StoreError
+from segmint.store.base import Store
+from segmint.store.sqltext import Fragment, fixed, ident, render
+
+ENTER = "enter"
+EXIT = "exit"
+REASONS = ("manual", "rule")
+TRIGGERS = ("manual", "refresh", "incremental", "window", "definition")
+
+#: Below this many changes, plain statements beat staging a table (PostgreSQL staging
+#: costs a CREATE TEMP TABLE, a COPY and an ANALYZE).
+_ROW_LIMIT = 32
+_stage_counter = itertools.count()
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which customers a set-based write covers: all, an id range ``(after, upto]``
+    (either end open when None), or the ids of a staged one-column table ``id``."""
+
+    after: str | None = None
+    upto: str | None = None
+    ids_table: str | None = None
+
+    def where(self, column: str) -> tuple[Fragment, dict[str, object]]:
+        """SQL condition on ``column`` (a fixed ``alias.column`` of this module)."""
+        col = fixed(column)
+        parts: list[str] = []
+        params: dict[str, object] = {}
+        if self.after is not None:
+            parts.append(f"{col} > $scope_after")
+            params["scope_after"] = self.after
+        if self.upto is not None:
+            parts.append(f"{col} <= $scope_upto")
+            params["scope_upto"] = self.upto
+        if self.ids_table is not None:
+            table = ident(self.ids_table)
+            parts.append(f"{col} IN (SELECT {ident('id')} FROM {table})")
+        return fixed(" AND ".join(parts) if parts else "TRUE"), params
+
+
+_NAMES = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _used(sql: str, params: Mapping[str, object]) -> dict[str, object]:
+    """The parameters ``sql`` names (DuckDB refuses unused ones)."""
+    names = set(_NAMES.findall(sql))
+    return {k: v for k, v in params.items() if k in names}
+
+
+def _x(store: Store, sql: str, params: Mapping[str, object]) -> None:
+    store._x(sql, _used(sql, params))
+
+
+def _count(store: Store, sql: str, params: Mapping[str, object]) -> int:
+    return store._count(sql, _used(sql, params))
+
+
+def _check(trigger: str, reasons: Sequence[str]) -> None:
+    if trigger not in TRIGGERS:
+        raise StoreError(f"error: unknown membership trigger {trigger!r}")
+    for reason in reasons:
+        if reason not in REASONS:
+            raise StoreError(f"error: unknown membership reason {reason!r}")
+
+
+def apply_changes(
+    store: Store,
+    segment_code: str,
+    enters: Sequence[tuple[str, str]],
+    exits: Sequence[str],
+    at: dt.datetime,
+    trigger: str,
+    run_id: int | None = None,
+) -> tuple[int, int]:
+    """Enter ``(customer_id, reason)`` pairs and exit customer ids of one segment at
+    instant ``at``; returns (entered, exited) — the changes actually made. Entering a
+    current member or exiting a non-member is a no-op (no history row)."""
+    entering = dict(enters)
+    leaving = set(exits)
+    _check(trigger, list(entering.values()))
+    both = leaving & entering.keys()
+    if both:
+        raise StoreError(f"error: customer {sorted(both)[0]!r} both enters and exits")
+    if not entering and not leaving:
+        return 0, 0
+    base = {"code": segment_code, "at": at, "trigger": trigger, "run": run_id}
+    with store.transaction():
+        if len(entering) + len(leaving) <= _ROW_LIMIT:
+            return _apply_rows(store, base, entering, leaving)
+        return _apply_staged(store, base, entering, leaving)
+
+
+def _apply_rows(
+    store: Store, base: dict[str, object], entering: dict[str, str], leaving: set[str]
+) -> tuple[int, int]:
+    current = _current(store, str(base["code"]), [*entering, *leaving])
+    entered = exited = 0
+    for cid in sorted(entering):
+        if cid in current:
+            continue
+        params = {**base, "cid": cid, "reason": entering[cid]}
+        _x(
+            store,
+            'INSERT INTO membership_history (seq, segment_code, customer_id, change, "at", '
+            "reason, trigger, run_id) VALUES (nextval('membership_history_seq'), $code, $cid, "
+            "'enter', $at, $reason, $trigger, $run)",
+            params,
+        )
+        _x(
+            store,
+            "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+            "VALUES ($code, $cid, $at, $reason)",
+            params,
+        )
+        entered += 1
+    for cid in sorted(leaving):
+        reason = current.get(cid)
+        if reason is None:
+            continue
+        params = {**base, "cid": cid, "reason": reason}
+        _x(
+            store,
+            'INSERT INTO membership_history (seq, segment_code, customer_id, change, "at", '
+            "reason, trigger, run_id) VALUES (nextval('membership_history_seq'), $code, $cid, "
+            "'exit', $at, $reason, $trigger, $run)",
+            params,
+        )
+        _x(
+            store,
+            "DELETE FROM memberships WHERE segment_code = $code AND customer_id = $cid",
+            params,
+        )
+        exited += 1
+    return entered, exited
+
+
+def _current(store: Store, code: str, ids: Sequence[str]) -> dict[str, str]:
+    """Current members among ``ids`` of segment ``code``, with their reason."""
+    rows = store._q(
+        render(
+            "SELECT customer_id, reason FROM memberships WHERE segment_code = $code AND {f}",
+            f=store._in_list(fixed("customer_id"), "ids"),
+        ),
+        {"code": code, "ids": list(ids)},
+    )
+    return {str(c): str(r) for c, r in rows}
+
+
+def _apply_staged(
+    store: Store, base: dict[str, object], entering: dict[str, str], leaving: set[str]
+) -> tuple[int, int]:
+    ids = sorted(entering) + sorted(leaving)
+    table = pa.table(
+        {
+            "customer_id": pa.array(ids, pa.string()),
+            "change": pa.array([ENTER] * len(entering) + [EXIT] * len(leaving), pa.string()),
+            "reason": pa.array([entering[i] for i in sorted(entering)] + [""] * len(leaving)),
+        }
+    )
+    name = f"mchanges_{next(_stage_counter)}"
+    stage = fixed(store.stage(name, table))
+    try:
+        member = fixed(
+            "EXISTS (SELECT 1 FROM memberships AS m WHERE m.segment_code = $code "
+            "AND m.customer_id = s.customer_id)"
+        )
+        entered = _count(
+            store,
+            render(
+                "SELECT COUNT(*) FROM {s} AS s WHERE s.change = 'enter' AND NOT {m}",
+                s=stage,
+                m=member,
+            ),
+            base,
+        )
+        exited = _count(
+            store,
+            render(
+                "SELECT COUNT(*) FROM {s} AS s WHERE s.change = 'exit' AND {m}", s=stage, m=member
+            ),
+            base,
+        )
+        _x(
+            store,
+            render(
+                "INSERT INTO membership_history (seq, segment_code, customer_id, change, "
+                "\"at\", reason, trigger, run_id) SELECT nextval('membership_history_seq'), "
+                "$code, x.customer_id, x.change, $at, x.reason, $trigger, $run FROM ("
+                "SELECT s.customer_id, s.change, s.reason FROM {s} AS s "
+                "WHERE s.change = 'enter' AND NOT {m} "
+                "UNION ALL SELECT m.customer_id, 'exit', m.reason FROM memberships AS m "
+                "JOIN {s} AS s ON s.customer_id = m.customer_id AND s.change = 'exit' "
+                "WHERE m.segment_code = $code ORDER BY 1) AS x",
+                s=stage,
+                m=member,
+            ),
+            base,
+        )
+        _x(
+            store,
+            render(
+                "DELETE FROM memberships WHERE segment_code = $code AND customer_id IN "
+                "(SELECT s.customer_id FROM {s} AS s WHERE s.change = 'exit')",
+                s=stage,
+            ),
+            base,
+        )
+        _x(
+            store,
+            render(
+                "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+                "SELECT $code, s.customer_id, $at, s.reason FROM {s} AS s "
+                "WHERE s.change = 'enter' AND NOT {m}",
+                s=stage,
+                m=member,
+            ),
+            base,
+        )
+    finally:
+        store.unstage(name)
+    return entered, exited
+
+
+# ---- set-based writes from a target table ---------------------------------------------
+
+
+def apply_target(
+    store: Store,
+    target: str,
+    codes: Sequence[str],
+    scope: Scope,
+    at: dt.datetime,
+    trigger: str,
+    run_id: int | None = None,
+) -> None:
+    """Make the memberships of segments ``codes`` for customers in ``scope`` equal to
+    temp table ``target(segment_code, customer_id, reason)``: entries, exits and
+    reason updates, computed in SQL (the caller holds the transaction). Idempotent: a
+    second call with the same target writes nothing."""
+    _check(trigger, [])
+    if not codes:
+        return
+    t = ident(target)
+    in_t, p_t = scope.where("t.customer_id")
+    in_m, p_m = scope.where("m.customer_id")
+    params: dict[str, object] = {
+        **p_t,
+        **p_m,
+        "codes": list(codes),
+        "at": at,
+        "trigger": trigger,
+        "run": run_id,
+    }
+    codes_m = store._in_list(fixed("m.segment_code"), "codes")
+    is_member = fixed(
+        "EXISTS (SELECT 1 FROM memberships AS m WHERE m.segment_code = t.segment_code "
+        "AND m.customer_id = t.customer_id)"
+    )
+    is_target = render(
+        "EXISTS (SELECT 1 FROM {t} AS t WHERE t.segment_code = m.segment_code "
+        "AND t.customer_id = m.customer_id)",
+        t=t,
+    )
+    entering = render("FROM {t} AS t WHERE {s} AND NOT {m}", t=t, s=in_t, m=is_member)
+    leaving = render(
+        "FROM memberships AS m WHERE {c} AND {s} AND NOT {x}",
+        c=codes_m,
+        s=in_m,
+        x=fixed(is_target),
+    )
+    # History first (it reads the memberships as they were), then the memberships.
+    _x(
+        store,
+        render(
+            'INSERT INTO membership_history (seq, segment_code, customer_id, change, "at", '
+            "reason, trigger, run_id) SELECT nextval('membership_history_seq'), x.* FROM ("
+            "SELECT t.segment_code, t.customer_id, 'enter', CAST($at AS TIMESTAMP), t.reason, "
+            "CAST($trigger AS TEXT), CAST($run AS BIGINT) {e} "
+            "UNION ALL SELECT m.segment_code, m.customer_id, 'exit', CAST($at AS TIMESTAMP), "
+            "m.reason, CAST($trigger AS TEXT), CAST($run AS BIGINT) {l} "
+            "ORDER BY 1, 2) AS x",
+            e=fixed(entering),
+            l=fixed(leaving),
+        ),
+        params,
+    )
+    _x(
+        store,
+        render(
+            "DELETE FROM memberships WHERE EXISTS (SELECT 1 {l} AND "
+            "m.segment_code = memberships.segment_code AND m.customer_id = memberships.customer_id)",
+            l=fixed(leaving),
+        ),
+        params,
+    )
+    _x(
+        store,
+        render(
+            "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+            "SELECT t.segment_code, t.customer_id, $at, t.reason {e}",
+            e=fixed(entering),
+        ),
+        params,
+    )
+    # A member who stays but for another reason (now also manually included, or no
+    # longer): no entry, no exit, the reason follows.
+    _x(
+        store,
+        render(
+            "UPDATE memberships SET reason = t.reason FROM {t} AS t "
+            "WHERE t.segment_code = memberships.segment_code "
+            "AND t.customer_id = memberships.customer_id AND t.reason <> memberships.reason "
+            "AND {s}",
+            t=t,
+            s=in_t,
+        ),
+        params,
+    )
+
+
+# ---- due instants -------------------------------------------------------------------
+
+
+def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Scope) -> None:
+    """Make ``segment_due`` of segments ``codes`` in ``scope`` equal to temp table
+    ``target(segment_code, customer_id, due_at)``; unchanged rows are not rewritten."""
+    if not codes:
+        return
+    t = ident(target)
+    in_d, p_d = scope.where("d.customer_id")
+    in_t, p_t = scope.where("t.customer_id")
+    params: dict[str, object] = {**p_d, **p_t, "codes": list(codes)}
+    _x(
+        store,
+        render(
+            "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM segment_due AS d "
+            "WHERE {c} AND {s} AND d.segment_code = segment_due.segment_code "
+            "AND d.customer_id = segment_due.customer_id AND NOT EXISTS (SELECT 1 FROM {t} "
+            "AS t WHERE t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
+            "AND t.due_at = d.due_at))",
+            c=store._in_list(fixed("d.segment_code"), "codes"),
+            s=in_d,
+            t=t,
+        ),
+        params,
+    )
+    _x(
+        store,
+        render(
+            "INSERT INTO segment_due (segment_code, customer_id, due_at) "
+            "SELECT t.segment_code, t.customer_id, t.due_at FROM {t} AS t WHERE {s} "
+            "AND NOT EXISTS (SELECT 1 FROM segment_due AS d WHERE "
+            "d.segment_code = t.segment_code AND d.customer_id = t.customer_id)",
+            t=t,
+            s=in_t,
+        ),
+        params,
+    )
+
+
+def set_due(store: Store, rows: Sequence[tuple[str, str, dt.datetime | None]]) -> None:
+    """Set (or, with None, clear) the next due instant of (segment, customer) pairs."""
+    with store.transaction():
+        for code, cid, due_at in rows:
+            params = {"code": code, "cid": cid, "due": due_at}
+            _x(
+                store,
+                "DELETE FROM segment_due WHERE segment_code = $code AND customer_id = $cid",
+                params,
+            )
+            if due_at is not None:
+                _x(
+                    store,
+                    "INSERT INTO segment_due (segment_code, customer_id, due_at) "
+                    "VALUES ($code, $cid, $due)",
+                    params,
+                )
+
+
+def due(
+    store: Store, until: dt.datetime, limit: int | None = None
+) -> list[tuple[str, str, dt.datetime]]:
+    """(segment_code, customer_id, due_at) due at or before ``until``, earliest first."""
+    sql = (
+        "SELECT segment_code, customer_id, due_at FROM segment_due WHERE due_at <= $until "
+        "ORDER BY due_at, segment_code, customer_id"
+    )
+    params: dict[str, object] = {"until": until}
+    if limit is not None:
+        sql += " LIMIT $limit"
+        params["limit"] = int(limit)
+    return [(str(c), str(i), d) for c, i, d in store._q(sql, params)]
+
+
+def next_due_at(store: Store) -> dt.datetime | None:
+    """The earliest due instant of any (segment, customer), or None."""
+    rows = store._q("SELECT MIN(due_at) FROM segment_due")
+    value = rows[0][0] if rows else None
+    return value if isinstance(value, dt.datetime) else None
