@@ -28,11 +28,11 @@ _OP_WORDS = {
 }
 _AGG_WORDS = {
     "COUNT": "number of {c}",
-    "SUM": "sum of {c} {f}",
-    "AVG": "average {f} of {c}",
+    "SUM": "sum of {f} over {c}",
+    "AVG": "average {f} over {c}",
     "MIN": "smallest {f} of {c}",
     "MAX": "largest {f} of {c}",
-    "EXISTS": "whether any of {c} exist",
+    "EXISTS": "{c} found",
 }
 
 
@@ -94,7 +94,13 @@ def show(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, Decimal):
         normal = value.normalize()
-        return f"{normal:,f}" if normal == normal.to_integral_value() else f"{value:,f}"
+        if normal == normal.to_integral_value():
+            return f"{normal:,.0f}"
+        exponent = normal.as_tuple().exponent
+        # money reads with at least two decimals, but exact digits are never dropped
+        if isinstance(exponent, int) and exponent > -2:
+            normal = normal.quantize(Decimal("0.01"))
+        return f"{normal:,f}"
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     if isinstance(value, dt.date):
@@ -114,10 +120,10 @@ def describe(node: A.Value) -> str:
                 return f"attribute '{parts[1]}'"
             return " ".join(p.replace("_", " ") for p in parts)
         case A.Aggregate(func, _, fld, where):
-            words = _AGG_WORDS[func].format(c=".".join(node.collection), f=fld or "")
+            collection = ".".join(node.collection)
             if where is not None:
-                words += f" where {to_text(where)}"
-            return " ".join(words.split())
+                collection += f" (where {to_text(where)})"
+            return " ".join(_AGG_WORDS[func].format(c=collection, f=fld or "").split())
         case A.RelativeTime(None):
             return "now"
         case A.RelativeTime(ago) if ago is not None:
@@ -174,8 +180,9 @@ class _Explainer:
                 return any(results), f"any one must hold: {held} of {len(items)} do"
             case A.Not(operand):
                 inner = self.visit(operand, depth + 1)
-                said = "holds" if inner else "does not hold"
-                return not inner, f"the condition below {said}, so its negation is {not inner}"
+                if inner:
+                    return False, "the condition below holds, so NOT makes this fail"
+                return True, "the condition below does not hold, so NOT makes this hold"
         result = bool(self.value_of_rule(rule))
         return result, self.leaf_sentence(rule, result)
 
