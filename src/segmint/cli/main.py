@@ -75,9 +75,16 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
-    from segmint.cli import commands_data, commands_demo, commands_rules, commands_segments
+    from segmint.cli import (
+        commands_data,
+        commands_demo,
+        commands_membership,
+        commands_rules,
+        commands_segments,
+    )
 
-    for module in (commands_data, commands_demo, commands_rules, commands_segments):
+    modules = (commands_data, commands_demo, commands_rules, commands_segments)
+    for module in (*modules, commands_membership):
         for command in module.COMMANDS:
             cli.add_command(command)
 
