@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_segments_service import _engine, shop  # noqa: F401 - fixtures shared with the service suite
+from test_segments_service import shop  # noqa: F401 - the fixture shared with the service suite
 
 from segmint.cli.main import main
 from segmint.store.base import Store

@@ -5,9 +5,6 @@ targetability and purchase requirements."""
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import types
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -41,104 +38,6 @@ ORDERS = (
     "o3,c3,2024-04-20T10:00:00Z,paid,300,S1,Acme,300\n"
     "o4,c4,2024-04-30T10:00:00Z,cancelled,150,S1,Acme,150\n"
 )
-
-
-def _fallback_refresh(store: Store, codes: Any, now: dt.datetime, *, progress: Any = None) -> Any:
-    """Stand-in for the engine's refresh_segments until it lands (same contract)."""
-    from segmint.rules import check, parse
-    from segmint.store import memberships
-    from segmint.store.segments import SegmentRepository
-
-    apply_changes = memberships.apply_changes
-
-    repo = SegmentRepository(store)
-    records = [r for r in repo.all() if r.definition.kind.materialized]
-    chosen = [r for r in records if codes is None or r.code in codes]
-    per: dict[str, tuple[int, int]] = {}
-    for r in chosen:
-        text = r.definition.effective_rule
-        checked = None if text is None else check(parse(text), store.rule_schema())
-        desired = svc.desired_members(store, r.definition, checked, now)
-        current = set(repo.member_ids(r.code))
-        reason = {c: m for c, m in repo.manual(r.code).items()}
-        enters = [
-            (c, "manual" if reason.get(c) == "include" else "rule")
-            for c in sorted(desired - current)
-        ]
-        per[r.code] = apply_changes(
-            store, r.code, enters, sorted(current - desired), now, "refresh"
-        )
-    return types.SimpleNamespace(
-        run_id=1,
-        segments=[r.code for r in chosen],
-        entered=sum(e for e, _ in per.values()),
-        exited=sum(x for _, x in per.values()),
-        resumed=False,
-        per_segment=per,
-    )
-
-
-def _fallback_apply(
-    store: Store,
-    code: str,
-    enters: Any,
-    exits: Any,
-    at: dt.datetime,
-    trigger: str,
-    run_id: int | None = None,
-) -> tuple[int, int]:
-    """Stand-in for store.memberships.apply_changes while it is in progress (TEMPORARY)."""
-    current = {
-        str(c): str(r)
-        for c, r in store._q(
-            "SELECT customer_id, reason FROM memberships WHERE segment_code = $c", {"c": code}
-        )
-    }
-    done = [0, 0]
-    with store.transaction():
-        for change, cid, reason in [("enter", c, r) for c, r in enters] + [
-            ("exit", c, None) for c in exits
-        ]:
-            if (change == "enter") == (cid in current):
-                continue
-            reason = reason or current[cid]
-            store._x(
-                "INSERT INTO membership_history VALUES (nextval('membership_history_seq'), "
-                "$code, $cid, $ch, $at, $r, $t, NULL)",
-                {"code": code, "cid": cid, "ch": change, "at": at, "r": reason, "t": trigger},
-            )
-            if change == "enter":
-                store._x(
-                    "INSERT INTO memberships VALUES ($code, $cid, $at, $r)",
-                    {"code": code, "cid": cid, "at": at, "r": reason},
-                )
-            else:
-                store._x(
-                    "DELETE FROM memberships WHERE segment_code = $code AND customer_id = $cid",
-                    {"code": code, "cid": cid},
-                )
-            done[change == "exit"] += 1
-    return done[0], done[1]
-
-
-@pytest.fixture(autouse=True)
-def _engine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    import os
-
-    if os.environ.get("SEGMINT_TEST_FALLBACK_APPLY"):
-        import segmint.store.memberships as memberships
-
-        monkeypatch.setattr(memberships, "apply_changes", _fallback_apply)
-        import segmint.services.membership as membership
-
-        monkeypatch.setattr(membership, "refresh_segments", _fallback_refresh)
-    try:
-        import segmint.services.membership  # noqa: F401
-    except ImportError:
-        fake = types.ModuleType("segmint.services.membership")
-        fake.refresh_segments = _fallback_refresh  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "segmint.services.membership", fake)
-    yield
 
 
 @pytest.fixture()
@@ -434,3 +333,54 @@ def test_purchase_requirements_compiled_and_evaluated(shop: Store) -> None:
     with pytest.raises(RuleError):
         bad = PurchaseRequirements(min_spend=Decimal(1), items="brnd = 'x'", last_days=7)
         svc.create_segment(shop, make("bad", bad), NOW)
+
+
+def test_many_customers_to_one_segment_in_bulk(store: Store, tmp_path: Path) -> None:
+    ids = [f"k{i:05d}" for i in range(3000)]
+    (tmp_path / "customers.csv").write_text("id\n" + "\n".join(ids) + "\n")
+    import_file(store, "customers", tmp_path / "customers.csv")
+    (tmp_path / "ids.csv").write_text("id\n" + "\n".join(ids) + "\n")
+    svc.create_segment(store, manual("crowd"), NOW)
+    added = svc.add_members(store, "crowd", svc.read_ids_file(tmp_path / "ids.csv"), NOW)
+    assert added == svc.ManualResult(3000, 3000, 0)
+    assert svc.members(store, "crowd") == ids
+    assert len(svc.changes(store, 0, 10_000).changes) == 3000
+    removed = svc.remove_members(store, "crowd", ids[:1000], LATER)
+    assert removed == svc.ManualResult(1000, 0, 1000)
+    assert svc.members(store, "crowd", NOW) == ids
+    assert svc.members(store, "crowd") == ids[1000:]
+
+
+def test_definition_json_round_trip_and_status_copy() -> None:
+    from segmint.model import segment
+    from segmint.rules.schema import UNSUCCESSFUL_STATUSES
+
+    assert segment.UNSUCCESSFUL_STATUSES == UNSUCCESSFUL_STATUSES
+    definition = SegmentDefinition(
+        code="q1-acme",
+        name=" Q1 Acme ",
+        kind=SegmentKind.PURCHASE,
+        description="first quarter",
+        user_group="acme-q1",
+        active=False,
+        starts_at=NOW,
+        ends_at=LATER,
+        stores=("eu", "eu", "us"),
+        purchase=PurchaseRequirements(
+            min_spend=Decimal("99.50"),
+            item_field="category",
+            item_value="it's",
+            date_from=dt.date(2024, 1, 1),
+        ),
+    )
+    assert definition.name == "Q1 Acme" and definition.stores == ("eu", "us")
+    assert SegmentDefinition.loads(definition.dumps()) == definition
+    assert definition.effective_rule == (
+        "SUM(lines.amount WHERE (category = 'it''s') AND status NOT IN ('cancelled', "
+        "'refunded', 'failed') AND placed_at >= 2024-01-01) >= 99.50"
+    )
+    active = definition.with_changes(active=True)
+    assert not active.is_targetable(NOW - dt.timedelta(seconds=1))
+    assert active.is_targetable(NOW) and not active.is_targetable(LATER)
+    assert active.is_targetable(NOW, "EU") and not active.is_targetable(NOW, "asia")
+    assert definition.group == "acme-q1" and manual("plain").group == "plain"
