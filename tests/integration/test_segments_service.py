@@ -384,3 +384,24 @@ def test_definition_json_round_trip_and_status_copy() -> None:
     assert active.is_targetable(NOW) and not active.is_targetable(LATER)
     assert active.is_targetable(NOW, "EU") and not active.is_targetable(NOW, "asia")
     assert definition.group == "acme-q1" and manual("plain").group == "plain"
+
+
+def test_kind_changes_and_identical_update(shop: Store) -> None:
+    svc.create_segment(shop, rule("s", "orders_count >= 1"), NOW)
+    svc.add_members(shop, "s", ["c4"], NOW)
+    same = svc.update_segment(shop, rule("s", "orders_count >= 1"), LATER)
+    assert (same.changed, same.version) == (False, 1)
+    to_manual = svc.update_segment(shop, manual("s"), LATER)
+    assert (to_manual.version, to_manual.entered, to_manual.exited) == (2, 0, 3)
+    assert svc.members(shop, "s") == ["c4"]
+    realtime = SegmentDefinition(
+        code="s", name="S", kind=SegmentKind.REALTIME, rule_text="cart.quantity > 2"
+    )
+    assert svc.update_segment(shop, realtime, LATER).exited == 1
+    assert svc.members(shop, "s") == []
+    back = svc.update_segment(shop, rule("s", "orders_count >= 2"), LATER)
+    assert (back.version, back.entered) == (4, 1)  # c4 is still included
+    assert [c.trigger for c in svc.history(shop, "s", customer_id="c1")] == [
+        "refresh",
+        "definition",
+    ]

@@ -182,6 +182,9 @@ def _changes_text(entered: int, exited: int) -> str:
 def _echo_save(verb: str, result: service.SaveResult) -> None:
     d = result.definition
     head = f"Segment {verb}: {d.code} (version {result.version})"
+    if not result.changed:
+        click.echo(f"Segment unchanged: {d.code} (version {result.version})")
+        return
     if d.kind is SegmentKind.REALTIME:
         click.echo(f"{head}; real-time: evaluated per request, no stored members")
     else:

@@ -54,6 +54,7 @@ class SaveResult:
     entered: int
     exited: int
     dependents: tuple[str, ...] = ()
+    changed: bool = True  # False: an update identical to the stored definition
 
 
 @dataclass(frozen=True)
@@ -313,8 +314,11 @@ def update_segment(store: Store, definition: SegmentDefinition, now: dt.datetime
     definition stays in the version history), then make memberships exact."""
     store.require_schema()
     repo = SegmentRepository(store)
-    repo.require(definition.code)
+    current = repo.require(definition.code)
     definition = _canonical(definition)
+    if definition == current.definition:
+        # Nothing to version and nothing to recalculate.
+        return SaveResult(definition, current.version, 0, 0, changed=False)
     _check(store, definition, _graph(repo))
     repo.update(definition, now)
     return _sync(store, definition, now)
