@@ -424,8 +424,8 @@ def changes_command(app: AppContext, since: int, limit: int, fmt: str | None) ->
         click.echo(dumps({"changes": items, "cursor": page.cursor}))
         return
     click.echo(render_rows(_CHANGE_COLUMNS, _change_rows(page.changes), fmt))
-    if fmt == "table":
-        click.echo(f"next cursor: {page.cursor}")
+    # CSV stays pure data on stdout; the cursor goes to stderr there.
+    click.echo(f"next cursor: {page.cursor}", err=fmt == "csv")
 
 
 @click.group("customers")
