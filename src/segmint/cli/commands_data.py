@@ -10,7 +10,8 @@ import click
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_mapping, resolve_format
 from segmint.errors import ConfigError
-from segmint.importing import FORMATS, KINDS, import_file
+from segmint.importing import FORMATS, KINDS
+from segmint.services.ingest import import_and_update
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -87,8 +88,20 @@ def import_command(
     mapping = _parse_mapping(maps)
     store = app.store()
     store.require_schema()
-    report = import_file(store, kind, file, fmt=fmt, mapping=mapping, date_format=date_format)
-    click.echo(dumps(report.to_dict()) if as_json else report.summary())
+    # Imports then re-evaluates the touched customers' memberships (services/ingest.py).
+    report, update = import_and_update(
+        store, kind, file, app.now, fmt=fmt, mapping=mapping, date_format=date_format
+    )
+    if as_json:
+        click.echo(dumps({**report.to_dict(), "memberships": update.to_dict()}))
+    else:
+        click.echo(report.summary())
+        if update.segments:
+            click.echo(
+                f"  memberships: {update.customers} customers re-evaluated in "
+                f"{len(update.segments)} segments, {update.entered} entered, "
+                f"{update.exited} exited"
+            )
 
 
 @click.command("stats")

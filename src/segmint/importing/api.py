@@ -260,3 +260,8 @@ def _load(
                 store.unstage(name)
     main = report.tables[_TABLE.get(kind, kind)]
     report.inserted, report.updated = main.inserted, main.updated
+    touched = {"customers": ("customers", "id"), "orders": ("orders", "customer_id")}
+    table, column = touched.get(kind, ("events", "customer_id"))
+    if kind in ("customers", "orders", "events"):
+        ids = built.tables[table].column(column).unique().to_pylist()
+        report.customer_ids = sorted(str(i) for i in ids if i is not None)

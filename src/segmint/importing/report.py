@@ -37,6 +37,9 @@ class ImportReport:
     tables: dict[str, TableCounts] = field(default_factory=dict)
     attributes_registered: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Sorted ids of the customers whose data the import wrote (customers, orders and
+    #: events kinds): who the membership engine re-evaluates.
+    customer_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
