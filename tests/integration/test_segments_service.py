@@ -405,3 +405,17 @@ def test_kind_changes_and_identical_update(shop: Store) -> None:
         "refresh",
         "definition",
     ]
+
+
+def test_dependents_and_group_rules_follow_manual_changes_at_once(shop: Store) -> None:
+    svc.create_segment(shop, manual("m"), NOW)
+    svc.create_segment(shop, rule("m-buyers", "IN SEGMENT 'm' AND orders_count >= 1"), NOW)
+    svc.create_segment(shop, rule("golden", "user_groups CONTAINS 'gold'"), NOW)
+    svc.add_members(shop, "m", ["c1", "c4"], LATER)
+    assert svc.members(shop, "m-buyers") == ["c1"]
+    svc.remove_members(shop, "m", ["c1"], LATER)
+    assert svc.members(shop, "m-buyers") == []
+    ug.assign_group(shop, "c2", "gold", LATER)
+    assert svc.members(shop, "golden") == ["c2"]
+    ug.unassign_group(shop, "c2", "gold", LATER)
+    assert svc.members(shop, "golden") == []

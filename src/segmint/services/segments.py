@@ -493,7 +493,7 @@ def add_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -
         current = set(repo.member_ids(code))
         enters = [(c, "manual") for c in sorted(set(wanted) - current)]
         entered, exited = _apply(store, code, enters, [], now, "manual")
-    _refresh_dependents(store, repo, code, now, entered + exited)
+    _refresh_dependents(store, repo, code, now, [c for c, _ in enters])
     return ManualResult(len(wanted), entered, exited)
 
 
@@ -510,19 +510,22 @@ def remove_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime
             repo.clear_manual(code, wanted)
         else:
             repo.set_manual(code, wanted, EXCLUDE, now)
-        current = set(repo.member_ids(code))
-        entered, exited = _apply(store, code, [], sorted(set(wanted) & current), now, "manual")
-    _refresh_dependents(store, repo, code, now, entered + exited)
+        leaving = sorted(set(wanted) & set(repo.member_ids(code)))
+        entered, exited = _apply(store, code, [], leaving, now, "manual")
+    _refresh_dependents(store, repo, code, now, leaving)
     return ManualResult(len(wanted), entered, exited)
 
 
 def _refresh_dependents(
-    store: Store, repo: SegmentRepository, code: str, now: dt.datetime, changed: int
+    store: Store, repo: SegmentRepository, code: str, now: dt.datetime, ids: Sequence[str]
 ) -> None:
-    # Segments that read `IN SEGMENT code` must see the change at once, not at the next run.
-    deps = dependents(_graph(repo), code) if changed else []
+    # Segments that read `IN SEGMENT code` must see the change at once: re-evaluate just
+    # the customers whose membership changed, for those segments (and theirs, in order).
+    deps = dependents(_graph(repo), code) if ids else []
     if deps:
-        _refresh(store, deps, now)
+        from segmint.engine.incremental import reevaluate
+
+        reevaluate(store, ids, now, changed=None, codes=deps)
 
 
 def refresh(

@@ -140,6 +140,7 @@ def assign_group(store: Store, customer_id: str, group: str, now: dt.datetime) -
         if name.lower() in {g.lower() for g in explicit}:
             return False
         repo.set_explicit_groups(customer_id, [*explicit, name], now)
+    _reevaluate(store, customer_id, now)
     return True
 
 
@@ -157,7 +158,16 @@ def unassign_group(store: Store, customer_id: str, group: str, now: dt.datetime)
         if len(kept) == len(explicit):
             return False
         repo.set_explicit_groups(customer_id, kept, now)
+    _reevaluate(store, customer_id, now)
     return True
+
+
+def _reevaluate(store: Store, customer_id: str, now: dt.datetime) -> None:
+    # Rules reading the `user_groups` field see the explicit groups: keep their
+    # memberships exact at once, like any other change to a customer.
+    from segmint.services.membership import reevaluate_customers
+
+    reevaluate_customers(store, [customer_id], now, changed=frozenset({"user_groups"}))
 
 
 def customer_overview(store: Store, customer_id: str, now: dt.datetime) -> CustomerOverview:
