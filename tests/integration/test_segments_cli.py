@@ -128,5 +128,9 @@ def test_segments_cli(
     overview = json.loads(ok("customers", "show", "c3", "--format", "json"))
     assert {g["group"]: g["sources"] for g in overview["user_groups"]}["big"] == ["segment:buyers"]
     assert ok("customers", "groups", "remove", "c1", "gold") == "c1: group gold unassigned\n"
+    segs = json.loads(ok("customers", "segments", "c2", "--at", "2024-05-01", "--format", "json"))
+    assert segs == {"count": 1, "segments": ["buyers"]}
+    segs = json.loads(ok("customers", "segments", "c2", "--format", "json"))
+    assert segs["segments"] == ["buyers"]
     out = ok("segments", "delete", "vip-buyers")
     assert out == "Segment deleted: vip-buyers; 2 members exited (history kept)\n"

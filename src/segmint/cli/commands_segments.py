@@ -462,6 +462,24 @@ def customer_show_command(app: AppContext, customer_id: str, fmt: str) -> None:
         click.echo(f"  {g.group} ({', '.join(g.sources)})")
 
 
+@customers_group.command("segments")
+@click.argument("customer_id")
+@click.option("--at", "at", help="The segments at this instant, from history.")
+@format_option()
+@pass_app
+def customer_segments_command(
+    app: AppContext, customer_id: str, at: str | None, fmt: str | None
+) -> None:
+    """Codes of the segments CUSTOMER_ID is in (or was in --at an instant)."""
+    instant = parse_instant(at, what="--at") if at else None
+    codes = groups_service.segments_of(app.store(), customer_id, instant)
+    fmt = resolve_format(fmt)
+    if fmt == "json":
+        click.echo(dumps({"count": len(codes), "segments": codes}))
+    else:
+        click.echo(render_rows(["segment"], [[c] for c in codes], fmt))
+
+
 def _plain(value: Any) -> str:
     value = to_jsonable(value)
     if value is None:

@@ -170,6 +170,21 @@ def _reevaluate(store: Store, customer_id: str, now: dt.datetime) -> None:
     reevaluate_customers(store, [customer_id], now, changed=frozenset({"user_groups"}))
 
 
+def segments_of(store: Store, customer_id: str, at: dt.datetime | None = None) -> list[str]:
+    """Codes of the segments the customer is in now, or was in at instant ``at``
+    (from history: exact, including segments deleted since)."""
+    store.require_schema()
+    repo = SegmentRepository(store)
+    if repo.explicit_groups(customer_id) is None and not repo.segments_at(customer_id, at or _END):
+        raise NotFoundError(f"error: customer {customer_id!r} does not exist")
+    if at is None:
+        return [m.segment_code for m in repo.memberships_of(customer_id)]
+    return repo.segments_at(customer_id, at)
+
+
+_END = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def customer_overview(store: Store, customer_id: str, now: dt.datetime) -> CustomerOverview:
     """Profile, derived fields (exactly as rules see them), segments with since/why and
     status, and user groups with their sources."""
