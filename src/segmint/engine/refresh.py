@@ -37,7 +37,7 @@ from segmint.engine.windows import WindowSpec, due_query
 from segmint.rules.schema import Schema
 from segmint.store import memberships
 from segmint.store.base import Store
-from segmint.store.sqltext import fixed, render
+from segmint.store.sqltext import Fragment, fixed, ident, render
 
 #: progress(step, done, total) after each committed batch.
 Progress = Callable[[str, int, int], None]
@@ -79,14 +79,21 @@ class RefreshReport:
 
 
 def _recreate(store: Store, name: str, columns: Sequence[tuple[str, str]]) -> None:
-    store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
     cols = ", ".join(f"{c} {t}" for c, t in columns)
-    store.execute(f"CREATE TEMP TABLE {name} ({cols})")
+    store.execute(render("CREATE TEMP TABLE {n} ({c})", n=ident(name), c=fixed(cols)))
 
 
 def drop_temp(store: Store) -> None:
     for name in (WIDE, TARGET, DUE_WIDE, DUE):
-        store.execute(f"DROP TABLE IF EXISTS {name}")
+        store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
+
+
+def _in_ids(column: str, ids_table: str | None) -> Fragment:
+    """``column IN (ids of the staged table)``, or TRUE for every customer."""
+    if ids_table is None:
+        return fixed("TRUE")
+    return fixed(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(ids_table)))
 
 
 def build_targets(
@@ -110,12 +117,15 @@ def build_targets(
         store.execute(
             render("INSERT INTO segmint_m_wide {q}", q=fixed(compiled.sql)), compiled.params
         )
-    scope = fixed(f's.customer_id IN (SELECT "id" FROM {ids_table})' if ids_table else "TRUE")
+    scope = _in_ids("s.customer_id", ids_table)
     params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
     params["codes"] = codes
     parts = [
-        f"SELECT CAST($c{i} AS TEXT) AS segment_code, w.id AS customer_id, 0 AS inc "
-        f"FROM {WIDE} AS w WHERE w.r_{i}"
+        render(
+            "SELECT CAST($c{i} AS TEXT) AS segment_code, w.id AS customer_id, 0 AS inc "
+            "FROM segmint_m_wide AS w WHERE w.r_{i}",
+            i=fixed(str(i)),
+        )
         for i in range(len(rules))
     ]
     parts.append(
@@ -131,20 +141,23 @@ def build_targets(
     )
     x(
         store,
-        f"INSERT INTO {TARGET} SELECT u.segment_code, u.customer_id, "
-        "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
-        f"FROM ({' UNION ALL '.join(parts)}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
-        "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
-        "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id "
-        "ORDER BY u.customer_id, u.segment_code",
+        render(
+            "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, "
+            "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
+            "FROM ({parts}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
+            "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
+            "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id "
+            "ORDER BY u.customer_id, u.segment_code",
+            parts=fixed(" UNION ALL ".join(parts)),
+        ),
         params,
     )
     _build_due(
         store, schema, {p.code: p.window for p in plans if p.window is not None}, now, ids_table
     )
     if store.dialect == "postgres":
-        store.execute(f"ANALYZE {TARGET}")
-        store.execute(f"ANALYZE {DUE}")
+        store.execute("ANALYZE segmint_m_target")
+        store.execute("ANALYZE segmint_m_due")
 
 
 def _build_due(
@@ -159,18 +172,20 @@ def _build_due(
     )
     if not specs:
         return
-    scope = f'c.id IN (SELECT "id" FROM {ids_table})' if ids_table else "TRUE"
-    sql, params, codes = due_query(specs, now, schema.timezone, scope, {})
+    sql, params, codes = due_query(specs, now, schema.timezone, ids_table)
     columns = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
     _recreate(store, DUE_WIDE, columns)
-    x(store, f"INSERT INTO {DUE_WIDE} {sql}", params)
+    x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), params)
     parts = [
-        f"SELECT CAST($c{i} AS TEXT), id, due_{i} FROM {DUE_WIDE} WHERE due_{i} IS NOT NULL"
+        render(
+            "SELECT CAST($c{i} AS TEXT), id, due_{i} FROM segmint_m_duew WHERE due_{i} IS NOT NULL",
+            i=fixed(str(i)),
+        )
         for i in range(len(codes))
     ]
     x(
         store,
-        f"INSERT INTO {DUE} {' UNION ALL '.join(parts)}",
+        render("INSERT INTO segmint_m_due {q}", q=fixed(" UNION ALL ".join(parts))),
         {f"c{i}": c for i, c in enumerate(codes)},
     )
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +36,7 @@ from segmint.model.profile import Profile
 from segmint.rules import CheckedRule, timeutil
 from segmint.rules.ast import Duration, Literal, RelativeTime, Within, walk
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
+from segmint.store.sqltext import Fragment, fixed, ident, render
 
 MICRO = dt.timedelta(microseconds=1)
 ZERO = Duration(0, "h")
@@ -197,15 +198,14 @@ def due_query(
     specs: Mapping[str, WindowSpec],
     now: dt.datetime,
     timezone: str,
-    scope_sql: str,
-    scope_params: Mapping[str, object],
-) -> tuple[str, dict[str, object], list[str]]:
-    """SQL (``$name`` placeholders) computing, for every customer matching
-    ``scope_sql`` (a condition on ``c.id``), one column ``due_<i>`` per segment of
+    ids_table: str | None,
+) -> tuple[Fragment, dict[str, object], list[str]]:
+    """SQL (``$name`` placeholders) computing, for every customer (or those of the staged
+    ``ids_table``), one column ``due_<i>`` per segment of
     ``specs``: a conservative next due instant after ``now`` (NULL: none). One grouped
     subquery per collection, shared by all segments; only items recent enough to give a
     future instant are read. Returns (sql, params, codes in column order)."""
-    params: dict[str, object] = {**scope_params, "now": now, "now1": now + MICRO}
+    params: dict[str, object] = {"now": now, "now1": now + MICRO}
     deltas: dict[dt.timedelta, str] = {}
 
     def delta_param(d: dt.timedelta) -> str:
@@ -230,10 +230,18 @@ def due_query(
             aggs.append(f"MIN(CASE WHEN {field} + ${p} >= $now THEN {field} + ${p} END) AS {name}")
         oldest = f"since_{coll}"
         params[oldest] = now - max(ds)
+        # Every piece is a constant of this module, a generated name or a bound $param.
         joins.append(
-            f"LEFT JOIN (SELECT customer_id, {', '.join(aggs)} FROM {TABLES[coll]} "
-            f"WHERE {field} >= ${oldest} AND customer_id IN (SELECT c.id FROM customers AS c "
-            f"WHERE {scope_sql}) GROUP BY customer_id) AS g_{coll} ON g_{coll}.customer_id = c.id"
+            render(
+                "LEFT JOIN (SELECT customer_id, {aggs} FROM {table} WHERE {field} >= {oldest} "
+                "AND {scope} GROUP BY customer_id) AS {g} ON {g}.customer_id = c.id",
+                aggs=fixed(", ".join(aggs)),
+                table=ident(TABLES[coll]),
+                field=fixed(field),
+                oldest=fixed(f"${oldest}"),
+                scope=_in_ids("customer_id", ids_table),
+                g=ident(f"g_{coll}"),
+            )
         )
     outputs = []
     codes = list(specs)
@@ -257,11 +265,16 @@ def due_query(
             f"CASE WHEN {least} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {least} END "
             f"AS due_{index}"
         )
-    sql = (
-        f"SELECT c.id, {', '.join(outputs)} FROM customers AS c {' '.join(joins)} WHERE {scope_sql}"
+    sql = render(
+        "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
+        outputs=fixed(", ".join(outputs)),
+        joins=fixed(" ".join(joins)),
+        scope=_in_ids("c.id", ids_table),
     )
-    return sql, params, codes
+    return fixed(sql), params, codes
 
 
-def values_of(items: Iterable[dt.datetime | None]) -> list[dt.datetime]:
-    return sorted(v for v in items if v is not None)
+def _in_ids(column: str, ids_table: str | None) -> Fragment:
+    if ids_table is None:
+        return fixed("TRUE")
+    return fixed(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(ids_table)))

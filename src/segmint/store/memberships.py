@@ -66,7 +66,7 @@ class Scope:
             params["scope_upto"] = self.upto
         if self.ids_table is not None:
             table = ident(self.ids_table)
-            parts.append(f"{col} IN (SELECT {ident('id')} FROM {table})")
+            parts.append(render('{c} IN (SELECT "id" FROM {t})', c=col, t=table))
         return fixed(" AND ".join(parts) if parts else "TRUE"), params
 
 
@@ -319,8 +319,8 @@ def apply_target(
     _x(
         store,
         render(
-            "DELETE FROM memberships WHERE EXISTS (SELECT 1 {l} AND "
-            "m.segment_code = memberships.segment_code AND m.customer_id = memberships.customer_id)",
+            "DELETE FROM memberships WHERE EXISTS (SELECT 1 {l} AND m.segment_code = "
+            "memberships.segment_code AND m.customer_id = memberships.customer_id)",
             l=fixed(leaving),
         ),
         params,
