@@ -69,7 +69,7 @@ WITH o AS (
   FROM order_lines GROUP BY customer_id
 ), e AS (
   SELECT customer_id, COUNT(*) AS views_30 FROM events
-  WHERE type = 'product_view' AND at > $d30 AND at <= $now GROUP BY customer_id
+  WHERE type = 'product_view' AND "at" > $d30 AND "at" <= $now GROUP BY customer_id
 ), w AS (
   SELECT DISTINCT customer_id FROM wishlist_items
 )
@@ -102,12 +102,17 @@ LEFT JOIN w ON w.customer_id = c.id
 """
 
 
-def baseline_params(now: dt.datetime) -> dict[str, dt.datetime]:
+def baseline_params(now: dt.datetime, sql: str | None = None) -> dict[str, dt.datetime]:
+    """The instants the hand-written queries use (only those ``sql`` names, if given:
+    DuckDB refuses unused parameters)."""
     naive = now.astimezone(dt.UTC).replace(tzinfo=None)
-    return {
+    params = {
         "now": naive,
         "d30": naive - dt.timedelta(days=30),
         "d90": naive - dt.timedelta(days=90),
         "d180": naive - dt.timedelta(days=180),
         "d365": naive - dt.timedelta(days=365),
     }
+    if sql is None:
+        return params
+    return {k: v for k, v in params.items() if f"${k}" in sql}

@@ -17,7 +17,13 @@ Shape of a query (docs/compilers.md has the details)::
 Aggregates over one collection share ONE grouped subquery per query, with one column per
 distinct aggregate. COUNT/SUM are coalesced to 0, EXISTS is ``COUNT(*) FILTER (…) > 0``,
 ``AVG(x) op v`` is ``SUM(x) op v * COUNT(x)`` with ``COUNT(x) > 0`` (exact), MIN/MAX as is.
-Every atom is ``COALESCE(atom, FALSE)`` so ``NOT`` is exact negation (two-valued logic).
+Two-valued logic at the least cost: atoms are left as SQL computes them (NULL when an
+operand is NULL), which is exact wherever NULL and FALSE act alike — a WHERE, a FILTER, and
+any AND/OR above them, since those are monotone. Only where NULL would leak — the operand of
+a ``NOT`` and a rule's value in a SELECT list — is the sub-formula wrapped once in
+``COALESCE(…, FALSE)``. Bare atoms keep DuckDB's filter pushdown and zone maps working.
+When every aggregate of a collection is filtered, the grouped subquery also gets
+``WHERE <filter 1> OR <filter 2> …`` so rows no aggregate counts are never grouped.
 
 ``IN SEGMENT 'code'`` reads ``segment_members(segment_code, customer_id)``: the table or
 view of CURRENT memberships that the segments feature provides.
@@ -57,6 +63,7 @@ from segmint.rules.ast import (
     Within,
 )
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
+from segmint.rules.text import lower as sql_lower
 
 _CMP: dict[str, type[exp.Binary]] = {
     "=": exp.EQ,
@@ -101,7 +108,12 @@ class _Operand:
 
 
 def _atom(condition: exp.Expr) -> exp.Expr:
-    """Two-valued logic: an atom that would be NULL is FALSE."""
+    """An atom as SQL computes it; NULL means false (see the module docstring)."""
+    return condition
+
+
+def _two_valued(condition: exp.Expr) -> exp.Expr:
+    """A sub-formula that is never NULL: where NULL would otherwise leak (NOT, SELECT)."""
     return exp.Coalesce(this=condition, expressions=[exp.false()])
 
 
@@ -144,6 +156,8 @@ class _Visitor:
         #: collection -> {aggregate key: column alias}, and the aliased aggregate columns.
         self.groups: dict[str, dict[tuple[Any, ...], str]] = {}
         self.group_columns: dict[str, list[exp.Expr]] = {}
+        #: collection -> the FILTER condition of each of its aggregates (None: unfiltered)
+        self.group_filters: dict[str, list[exp.Expr | None]] = {}
 
     # --- parameters -------------------------------------------------------------------
 
@@ -176,7 +190,7 @@ class _Visitor:
         return _any([self.rule(i, scope) for i in node.items])
 
     def visit_Not(self, node: Not, scope: str | None) -> exp.Expr:
-        return exp.Not(this=exp.Paren(this=self.rule(node.operand, scope)))
+        return exp.Not(this=_two_valued(self.rule(node.operand, scope)))
 
     def _is_string(self, *values: NValue, scope: str | None) -> bool:
         return any(value_type(v, self.schema, scope) == FieldType.STRING for v in values)
@@ -284,6 +298,9 @@ class _Visitor:
             count = self._aggregate_column(value, "COUNT_FIELD")
             positive = exp.GT(this=_zero_if_null(count), expression=exp.Literal.number(0))
             return _Operand(total, count.copy(), [positive])
+        if lower and isinstance(value, Literal) and isinstance(value.value, str):
+            # lower-cased once here, with SQL's own case mapping, instead of on every row
+            return _Operand(self.bind(sql_lower(value.value)))
         expr = self.value(value, scope)
         return _Operand(exp.Lower(this=expr) if lower else expr)
 
@@ -379,9 +396,13 @@ class _Visitor:
             text = value_type(node, self.schema, None) == FieldType.STRING
             arg = dialects.by_code_point(self.dialect, item) if text else item
             agg = exp.Min(this=arg) if kind == "MIN" else exp.Max(this=arg)
+        filters = self.group_filters.setdefault(node.collection_name, [])
         if node.where is not None:
             condition = self.rule(node.where, node.collection_name)
             agg = exp.Filter(this=agg, expression=exp.Where(this=condition))
+            filters.append(condition)
+        else:
+            filters.append(None)
         return agg
 
     # --- the query --------------------------------------------------------------------
@@ -405,6 +426,10 @@ class _Visitor:
             )
             if only_ids_in is not None:
                 grouped = grouped.where(restrict(customer_id.copy()))
+            filters = self.group_filters.get(collection, [])
+            if filters and all(f is not None for f in filters):
+                unique = list({f.sql(): f for f in filters if f is not None}.values())
+                grouped = grouped.where(_any([f.copy() for f in unique]))
             alias = f"g_{collection}"
             on = exp.EQ(
                 this=exp.column("customer_id", alias, quoted=True),
@@ -454,6 +479,6 @@ class SqlCompiler:
         conditions = [visitor.rule(self._normalizer.rule(r), None) for r in rules.values()]
         customer_id = exp.column("id", _CUSTOMER, quoted=True)
         outputs = [exp.alias_(customer_id, "id")]
-        outputs += [exp.alias_(c, f"r_{i}") for i, c in enumerate(conditions)]
+        outputs += [exp.alias_(_two_valued(c), f"r_{i}") for i, c in enumerate(conditions)]
         query = visitor.select(*outputs, only_ids_in=only_ids_in).order_by(customer_id.copy())
         return self._render(query, visitor, ["id", *rules])

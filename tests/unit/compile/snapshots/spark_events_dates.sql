@@ -5,10 +5,12 @@ LEFT JOIN (
   SELECT
     `customer_id`,
     COUNT(*) FILTER(WHERE
-      COALESCE(LOWER(GET_JSON_OBJECT(`properties`, :p0)) = LOWER(:p1), FALSE)
-      AND COALESCE(`at` >= :p2, FALSE)
-      AND COALESCE(`at` < :p3, FALSE)) AS a0
+      LOWER(GET_JSON_OBJECT(`properties`, :p0)) = :p1 AND `at` >= :p2 AND `at` < :p3) AS a0
   FROM events
+  WHERE
+    (
+      LOWER(GET_JSON_OBJECT(`properties`, :p0)) = :p1 AND `at` >= :p2 AND `at` < :p3
+    )
   GROUP BY
     `customer_id`
 ) AS g_events

@@ -5,26 +5,22 @@ LEFT JOIN (
   SELECT
     `customer_id`,
     COUNT(*) FILTER(WHERE
-      NOT (
-        COALESCE(LOWER(`status`) IN (LOWER(:p1), LOWER(:p2), LOWER(:p3)), FALSE)
-      )) AS a0,
+      NOT COALESCE(LOWER(`status`) IN (:p1, :p2, :p3), FALSE)) AS a0,
     SUM(`total`) FILTER(WHERE
-      NOT (
-        COALESCE(LOWER(`status`) IN (LOWER(:p1), LOWER(:p2), LOWER(:p3)), FALSE)
-      )) AS a1,
+      NOT COALESCE(LOWER(`status`) IN (:p1, :p2, :p3), FALSE)) AS a1,
     COUNT(`total`) FILTER(WHERE
-      NOT (
-        COALESCE(LOWER(`status`) IN (LOWER(:p1), LOWER(:p2), LOWER(:p3)), FALSE)
-      )) AS a2
+      NOT COALESCE(LOWER(`status`) IN (:p1, :p2, :p3), FALSE)) AS a2
   FROM orders
+  WHERE
+    NOT COALESCE(LOWER(`status`) IN (:p1, :p2, :p3), FALSE)
   GROUP BY
     `customer_id`
 ) AS g_orders
   ON `g_orders`.`customer_id` = `c`.`id`
 WHERE
-  COALESCE(EXISTS(`c`.`tags`, x -> LOWER(x) = LOWER(:p0)), FALSE)
+  EXISTS(`c`.`tags`, x -> LOWER(x) = :p0)
   AND (
-    COALESCE(COALESCE(g_orders.a0, 0) >= :p4, FALSE)
+    COALESCE(g_orders.a0, 0) >= :p4
     OR EXISTS(
       SELECT
         1
@@ -33,10 +29,10 @@ WHERE
         m.segment_code = :p5 AND m.customer_id = c.id
     )
   )
-  AND COALESCE(COALESCE(g_orders.a2, 0) > 0 AND g_orders.a1 > :p6 * g_orders.a2, FALSE)
-  AND NOT (
-    COALESCE(RIGHT(LOWER(`c`.`email`), LENGTH(LOWER(:p7))) = LOWER(:p7), FALSE)
+  AND (
+    COALESCE(g_orders.a2, 0) > 0 AND g_orders.a1 > :p6 * g_orders.a2
   )
-  AND COALESCE(LOWER(`c`.`region`) < LOWER(:p8), FALSE)
+  AND NOT COALESCE(RIGHT(LOWER(`c`.`email`), LENGTH(:p7)) = :p7, FALSE)
+  AND LOWER(`c`.`region`) < :p8
 ORDER BY
   `c`.`id`

@@ -5,13 +5,17 @@ LEFT JOIN (
   SELECT
     `customer_id`,
     SUM(`total`) FILTER(WHERE
-      COALESCE(`placed_at` > :p0 AND `placed_at` <= :p1, FALSE)) AS a0
+      `placed_at` > :p0 AND `placed_at` <= :p1) AS a0
   FROM orders
+  WHERE
+    (
+      `placed_at` > :p0 AND `placed_at` <= :p1
+    )
   GROUP BY
     `customer_id`
 ) AS g_orders
   ON `g_orders`.`customer_id` = `c`.`id`
 WHERE
-  COALESCE(COALESCE(g_orders.a0, 0) > :p2, FALSE)
+  COALESCE(g_orders.a0, 0) > :p2
 ORDER BY
   `c`.`id`
