@@ -419,3 +419,21 @@ def test_dependents_and_group_rules_follow_manual_changes_at_once(shop: Store) -
     assert svc.members(shop, "golden") == ["c2"]
     ug.unassign_group(shop, "c2", "gold", LATER)
     assert svc.members(shop, "golden") == []
+
+
+def test_purchase_window_member_leaves_at_the_exact_instant(shop: Store) -> None:
+    from segmint.services.membership import run_worker
+
+    acme = PurchaseRequirements(
+        min_spend=Decimal(100), item_field="brand", item_value="acme", last_days=7
+    )
+    definition = SegmentDefinition(
+        code="acme", name="Acme", kind=SegmentKind.PURCHASE, purchase=acme
+    )
+    svc.create_segment(shop, definition, NOW)
+    run_worker(shop, NOW + dt.timedelta(days=10))
+    exit_ = svc.history(shop, "acme")[-1]
+    assert (exit_.customer_id, exit_.change, exit_.trigger) == ("c1", "exit", "window")
+    assert exit_.at == dt.datetime(2024, 5, 2, 10, tzinfo=dt.UTC)  # o1 + 7 days
+    assert svc.members(shop, "acme", exit_.at - dt.timedelta(microseconds=1)) == ["c1"]
+    assert svc.members(shop, "acme", exit_.at) == []
