@@ -139,19 +139,39 @@ def build_targets(
     _recreate(
         store, TARGET, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("reason", "TEXT")]
     )
-    x(
+    manual = q(
         store,
         render(
-            "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, "
-            "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
-            "FROM ({parts}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
-            "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
-            "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id "
-            "ORDER BY u.customer_id, u.segment_code",
-            parts=fixed(" UNION ALL ".join(parts)),
+            "SELECT COUNT(*) FROM segment_manual AS s WHERE {c}",
+            c=store._in_list(fixed("s.segment_code"), "codes"),
         ),
         params,
-    )
+    )[0][0]
+    if not manual:
+        # No includes or excludes: the rule matches are the target as they are.
+        if rules:
+            x(
+                store,
+                render(
+                    "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, 'rule' "
+                    "FROM ({parts}) AS u",
+                    parts=fixed(" UNION ALL ".join(parts[:-1])),
+                ),
+                params,
+            )
+    else:
+        x(
+            store,
+            render(
+                "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, "
+                "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
+                "FROM ({parts}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
+                "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
+                "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
+                parts=fixed(" UNION ALL ".join(parts)),
+            ),
+            params,
+        )
     _build_due(
         store, schema, {p.code: p.window for p in plans if p.window is not None}, now, ids_table
     )
