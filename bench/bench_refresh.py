@@ -35,13 +35,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_match import machine, timed  # noqa: E402
-from rulesets import FUSED_BASELINE, REFERENCE_NOW, RULES, baseline_params  # noqa: E402
-
-from segmint.demo.synthetic import load_synthetic  # noqa: E402
-from segmint.services.membership import refresh_segments  # noqa: E402
-from segmint.store.base import Store  # noqa: E402
-from segmint.store.duckdb import DuckDBStore  # noqa: E402
+from bench_match import machine, timed
+from rulesets import FUSED_BASELINE, REFERENCE_NOW, RULES, baseline_params
+from segmint.demo.synthetic import load_synthetic
+from segmint.services.membership import refresh_segments
+from segmint.store.base import Store
+from segmint.store.duckdb import DuckDBStore
 
 OK = ("cancelled", "refunded", "failed")
 
@@ -268,9 +267,10 @@ def main() -> None:
     for name, times, target in rows:
         m = statistics.median(times)
         print(f"| {name} | {m:.3f} | {m / base:.2f}x | {target} |")
+    pandas_m = statistics.median(pandas_t)
     print(
-        f"\npandas / refresh from empty: {statistics.median(pandas_t) / statistics.median(full_t):.1f}x; "
-        f"pandas / refresh no change: {statistics.median(pandas_t) / statistics.median(again_t):.1f}x"
+        f"\npandas / refresh from empty: {pandas_m / statistics.median(full_t):.1f}x; "
+        f"pandas / refresh no change: {pandas_m / statistics.median(again_t):.1f}x"
     )
     store.close()
     if args.postgres:
