@@ -124,6 +124,14 @@ def _python(
         {"ids": ids},
     ):
         manual[(code, cid)] = mode
+    current_due: dict[tuple[str, str], dt.datetime] = {}
+    for code, cid, due_at in q(
+        store,
+        render("SELECT segment_code, customer_id, due_at FROM segment_due WHERE {f}", f=in_ids),
+        {"ids": ids},
+    ):
+        current_due[(code, cid)] = due_at
+    reasons = {cid: dict(codes) for cid, codes in members.items()}
     changes: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     dues: list[tuple[str, str, dt.datetime | None]] = []
     for layer in layers(plans, targets):
@@ -153,17 +161,16 @@ def _python(
                     del members[cid][code]
                 elif have is not None and want is not None and have != want:
                     members[cid][code] = want  # the reason follows (written below)
-                if plan.window is not None:
-                    dues.append((code, cid, _next(plan, profile, now, schema)))
-                else:
-                    dues.append((code, cid, None))
+                due = _next(plan, profile, now, schema) if plan.window is not None else None
+                if current_due.get((code, cid)) != due:  # write only what moved
+                    dues.append((code, cid, due))
             changes.append((code, enters, exits))
     with store.transaction():
         for code, enters, exits in changes:
             if enters or exits:
                 e, o = memberships.apply_changes(store, code, enters, exits, now, trigger)
                 report.add(code, e, o)
-        _reasons(store, members, targets)
+        _reasons(store, members, reasons)
         memberships.set_due(store, dues)
 
 
@@ -174,24 +181,19 @@ def _next(
     return windows.next_due(plan.window, profile, now, schema.timezone)
 
 
-def _reasons(store: Store, members: dict[str, dict[str, str]], targets: list[str]) -> None:
-    """Align ``memberships.reason`` with the evaluated reasons (no entry, no exit)."""
-    wanted = set(targets)
+def _reasons(
+    store: Store, members: dict[str, dict[str, str]], before: dict[str, dict[str, str]]
+) -> None:
+    """A member who stays for another reason (manual include added or removed): the
+    reason follows, with no entry or exit."""
+    sql = sql_for(
+        store, "UPDATE memberships SET reason = $r WHERE segment_code = $c AND customer_id = $i"
+    )
     for cid, codes in members.items():
         for code, reason in codes.items():
-            if code in wanted:
-                store.execute(
-                    _upd(store),
-                    {"r": reason, "c": code, "i": cid},
-                )
-
-
-def _upd(store: Store) -> str:
-    return sql_for(
-        store,
-        "UPDATE memberships SET reason = $r WHERE segment_code = $c AND customer_id = $i "
-        "AND reason <> $r",
-    )
+            old = before.get(cid, {}).get(code)
+            if old is not None and old != reason:
+                store.execute(sql, {"r": reason, "c": code, "i": cid})
 
 
 def _sql(

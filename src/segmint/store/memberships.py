@@ -391,22 +391,39 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
 
 
 def set_due(store: Store, rows: Sequence[tuple[str, str, dt.datetime | None]]) -> None:
-    """Set (or, with None, clear) the next due instant of (segment, customer) pairs."""
+    """Set (or, with None, clear) the next due instant of (segment, customer) pairs: one
+    DELETE per customer and multi-row INSERTs, not two statements per pair."""
+    if not rows:
+        return
+    by_customer: dict[str, list[str]] = {}
+    for code, cid, _ in rows:
+        by_customer.setdefault(cid, []).append(code)
+    values = [(code, cid, due_at) for code, cid, due_at in rows if due_at is not None]
     with store.transaction():
-        for code, cid, due_at in rows:
-            params = {"code": code, "cid": cid, "due": due_at}
+        for cid, codes in by_customer.items():
             _x(
                 store,
-                "DELETE FROM segment_due WHERE segment_code = $code AND customer_id = $cid",
+                render(
+                    "DELETE FROM segment_due WHERE customer_id = $cid AND {f}",
+                    f=store._in_list(fixed("segment_code"), "codes"),
+                ),
+                {"cid": cid, "codes": codes},
+            )
+        for start in range(0, len(values), 300):
+            chunk = values[start : start + 300]
+            params: dict[str, object] = {}
+            tuples = []
+            for i, (code, cid, due_at) in enumerate(chunk):
+                params.update({f"s{i}": code, f"c{i}": cid, f"d{i}": due_at})
+                tuples.append(f"($s{i}, $c{i}, CAST($d{i} AS TIMESTAMP))")
+            _x(
+                store,
+                render(
+                    "INSERT INTO segment_due (segment_code, customer_id, due_at) VALUES {v}",
+                    v=fixed(", ".join(tuples)),
+                ),
                 params,
             )
-            if due_at is not None:
-                _x(
-                    store,
-                    "INSERT INTO segment_due (segment_code, customer_id, due_at) "
-                    "VALUES ($code, $cid, $due)",
-                    params,
-                )
 
 
 def due(
