@@ -284,14 +284,22 @@ def apply_target(
         "run": run_id,
     }
     codes_m = store._in_list(fixed("m.segment_code"), "codes")
+    # The scope is repeated inside each lookup so that the database builds its anti-join
+    # over the scope's rows only, not over the whole memberships table.
+    in_mm, _ = scope.where("mm.customer_id")
+    in_tt, _ = scope.where("tt.customer_id")
     is_member = fixed(
-        "EXISTS (SELECT 1 FROM memberships AS m WHERE m.segment_code = t.segment_code "
-        "AND m.customer_id = t.customer_id)"
+        render(
+            "EXISTS (SELECT 1 FROM memberships AS mm WHERE {s} "
+            "AND mm.segment_code = t.segment_code AND mm.customer_id = t.customer_id)",
+            s=in_mm,
+        )
     )
     is_target = render(
-        "EXISTS (SELECT 1 FROM {t} AS t WHERE t.segment_code = m.segment_code "
-        "AND t.customer_id = m.customer_id)",
+        "EXISTS (SELECT 1 FROM {t} AS tt WHERE {s} AND tt.segment_code = m.segment_code "
+        "AND tt.customer_id = m.customer_id)",
         t=t,
+        s=in_tt,
     )
     entering = render("FROM {t} AS t WHERE {s} AND NOT {m}", t=t, s=in_t, m=is_member)
     leaving = render(
@@ -368,10 +376,11 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
             "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM segment_due AS d "
             "WHERE {c} AND {s} AND d.segment_code = segment_due.segment_code "
             "AND d.customer_id = segment_due.customer_id AND NOT EXISTS (SELECT 1 FROM {t} "
-            "AS t WHERE t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
-            "AND t.due_at = d.due_at))",
+            "AS t WHERE {st} AND t.segment_code = d.segment_code "
+            "AND t.customer_id = d.customer_id AND t.due_at = d.due_at))",
             c=store._in_list(fixed("d.segment_code"), "codes"),
             s=in_d,
+            st=in_t,
             t=t,
         ),
         params,
@@ -381,10 +390,11 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
         render(
             "INSERT INTO segment_due (segment_code, customer_id, due_at) "
             "SELECT t.segment_code, t.customer_id, t.due_at FROM {t} AS t WHERE {s} "
-            "AND NOT EXISTS (SELECT 1 FROM segment_due AS d WHERE "
+            "AND NOT EXISTS (SELECT 1 FROM segment_due AS d WHERE {sd} AND "
             "d.segment_code = t.segment_code AND d.customer_id = t.customer_id)",
             t=t,
             s=in_t,
+            sd=in_d,
         ),
         params,
     )
