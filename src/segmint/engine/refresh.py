@@ -85,7 +85,7 @@ def _recreate(store: Store, name: str, columns: Sequence[tuple[str, str]]) -> No
 
 
 def drop_temp(store: Store) -> None:
-    for name in (WIDE, TARGET, DUE_WIDE, DUE):
+    for name in (WIDE, TARGET, DUE_WIDE, DUE, memberships.DIFF):
         store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
 
 

@@ -256,6 +256,19 @@ def _apply_staged(
 # ---- set-based writes from a target table ---------------------------------------------
 
 
+DIFF = "segmint_m_diff"
+
+
+def _temp(store: Store, name: str, columns: str) -> None:
+    store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
+    store.execute(render("CREATE TEMP TABLE {n} ({c})", n=ident(name), c=fixed(columns)))
+
+
+def _counts(store: Store) -> dict[str, int]:
+    rows = store._q(render("SELECT change, COUNT(*) FROM {d} GROUP BY change", d=ident(DIFF)))
+    return {str(c): int(n) for c, n in rows}
+
+
 def apply_target(
     store: Store,
     target: str,
@@ -267,95 +280,86 @@ def apply_target(
 ) -> None:
     """Make the memberships of segments ``codes`` for customers in ``scope`` equal to
     temp table ``target(segment_code, customer_id, reason)``: entries, exits and
-    reason updates, computed in SQL (the caller holds the transaction). Idempotent: a
+    reason updates (the caller holds the transaction). The difference is computed ONCE
+    (a full outer join of the scope's target rows and membership rows) into a small temp
+    table; the writes then read only it, and are skipped when it is empty. Idempotent: a
     second call with the same target writes nothing."""
     _check(trigger, [])
     if not codes:
         return
-    t = ident(target)
     in_t, p_t = scope.where("t.customer_id")
     in_m, p_m = scope.where("m.customer_id")
-    params: dict[str, object] = {
-        **p_t,
-        **p_m,
-        "codes": list(codes),
-        "at": at,
-        "trigger": trigger,
-        "run": run_id,
-    }
-    codes_m = store._in_list(fixed("m.segment_code"), "codes")
-    # The scope is repeated inside each lookup so that the database builds its anti-join
-    # over the scope's rows only, not over the whole memberships table.
-    in_mm, _ = scope.where("mm.customer_id")
-    in_tt, _ = scope.where("tt.customer_id")
-    is_member = fixed(
+    params: dict[str, object] = {**p_t, **p_m, "codes": list(codes)}
+    _temp(store, DIFF, "segment_code TEXT, customer_id TEXT, change TEXT, reason TEXT")
+    _x(
+        store,
         render(
-            "EXISTS (SELECT 1 FROM memberships AS mm WHERE {s} "
-            "AND mm.segment_code = t.segment_code AND mm.customer_id = t.customer_id)",
-            s=in_mm,
+            "INSERT INTO {d} SELECT COALESCE(t.segment_code, m.segment_code), "
+            "COALESCE(t.customer_id, m.customer_id), CASE WHEN m.customer_id IS NULL THEN "
+            "'enter' WHEN t.customer_id IS NULL THEN 'exit' ELSE 'reason' END, "
+            "COALESCE(t.reason, m.reason) "
+            "FROM (SELECT * FROM {t} AS t WHERE {st}) AS t FULL OUTER JOIN "
+            "(SELECT * FROM memberships AS m WHERE {c} AND {sm}) AS m "
+            "ON t.segment_code = m.segment_code AND t.customer_id = m.customer_id "
+            "WHERE m.customer_id IS NULL OR t.customer_id IS NULL OR t.reason <> m.reason",
+            d=ident(DIFF),
+            t=ident(target),
+            st=in_t,
+            c=store._in_list(fixed("m.segment_code"), "codes"),
+            sm=in_m,
+        ),
+        params,
+    )
+    counts = _counts(store)
+    base: dict[str, object] = {"at": at, "trigger": trigger, "run": run_id}
+    d = ident(DIFF)
+    if counts.get(ENTER) or counts.get(EXIT):
+        _x(
+            store,
+            render(
+                "INSERT INTO membership_history (seq, segment_code, customer_id, change, "
+                "\"at\", reason, trigger, run_id) SELECT nextval('membership_history_seq'), "
+                "x.segment_code, x.customer_id, x.change, $at, x.reason, $trigger, $run FROM "
+                "(SELECT * FROM {d} WHERE change IN ('enter', 'exit') "
+                "ORDER BY segment_code, customer_id) AS x",
+                d=d,
+            ),
+            base,
         )
-    )
-    is_target = render(
-        "EXISTS (SELECT 1 FROM {t} AS tt WHERE {s} AND tt.segment_code = m.segment_code "
-        "AND tt.customer_id = m.customer_id)",
-        t=t,
-        s=in_tt,
-    )
-    entering = render("FROM {t} AS t WHERE {s} AND NOT {m}", t=t, s=in_t, m=is_member)
-    leaving = render(
-        "FROM memberships AS m WHERE {c} AND {s} AND NOT {x}",
-        c=codes_m,
-        s=in_m,
-        x=fixed(is_target),
-    )
-    # History first (it reads the memberships as they were), then the memberships.
-    _x(
-        store,
-        render(
-            'INSERT INTO membership_history (seq, segment_code, customer_id, change, "at", '
-            "reason, trigger, run_id) SELECT nextval('membership_history_seq'), x.* FROM ("
-            "SELECT t.segment_code, t.customer_id, 'enter', CAST($at AS TIMESTAMP), t.reason, "
-            "CAST($trigger AS TEXT), CAST($run AS BIGINT) {e} "
-            "UNION ALL SELECT m.segment_code, m.customer_id, 'exit', CAST($at AS TIMESTAMP), "
-            "m.reason, CAST($trigger AS TEXT), CAST($run AS BIGINT) {l} "
-            "ORDER BY 1, 2) AS x",
-            e=fixed(entering),
-            l=fixed(leaving),
-        ),
-        params,
-    )
-    _x(
-        store,
-        render(
-            "DELETE FROM memberships WHERE EXISTS (SELECT 1 {l} AND m.segment_code = "
-            "memberships.segment_code AND m.customer_id = memberships.customer_id)",
-            l=fixed(leaving),
-        ),
-        params,
-    )
-    _x(
-        store,
-        render(
-            "INSERT INTO memberships (segment_code, customer_id, since, reason) "
-            "SELECT t.segment_code, t.customer_id, $at, t.reason {e}",
-            e=fixed(entering),
-        ),
-        params,
-    )
-    # A member who stays but for another reason (now also manually included, or no
-    # longer): no entry, no exit, the reason follows.
-    _x(
-        store,
-        render(
-            "UPDATE memberships SET reason = t.reason FROM {t} AS t "
-            "WHERE t.segment_code = memberships.segment_code "
-            "AND t.customer_id = memberships.customer_id AND t.reason <> memberships.reason "
-            "AND {s}",
-            t=t,
-            s=in_t,
-        ),
-        params,
-    )
+    if counts.get(EXIT):
+        _x(
+            store,
+            render(
+                "DELETE FROM memberships WHERE EXISTS (SELECT 1 FROM {d} AS x WHERE "
+                "x.change = 'exit' AND x.segment_code = memberships.segment_code "
+                "AND x.customer_id = memberships.customer_id)",
+                d=d,
+            ),
+            base,
+        )
+    if counts.get(ENTER):
+        _x(
+            store,
+            render(
+                "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+                "SELECT segment_code, customer_id, $at, reason FROM {d} WHERE change = 'enter'",
+                d=d,
+            ),
+            base,
+        )
+    if counts.get("reason"):
+        # A member who stays for another reason (an include added or removed): no entry,
+        # no exit; the reason follows.
+        _x(
+            store,
+            render(
+                "UPDATE memberships SET reason = x.reason FROM {d} AS x WHERE "
+                "x.change = 'reason' AND x.segment_code = memberships.segment_code "
+                "AND x.customer_id = memberships.customer_id",
+                d=d,
+            ),
+            base,
+        )
 
 
 # ---- due instants -------------------------------------------------------------------
@@ -363,40 +367,48 @@ def apply_target(
 
 def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Scope) -> None:
     """Make ``segment_due`` of segments ``codes`` in ``scope`` equal to temp table
-    ``target(segment_code, customer_id, due_at)``; unchanged rows are not rewritten."""
+    ``target(segment_code, customer_id, due_at)``: the pairs whose instant moved are found
+    by one full outer join, then only they are deleted and re-inserted."""
     if not codes:
         return
-    t = ident(target)
-    in_d, p_d = scope.where("d.customer_id")
     in_t, p_t = scope.where("t.customer_id")
+    in_d, p_d = scope.where("d.customer_id")
     params: dict[str, object] = {**p_d, **p_t, "codes": list(codes)}
+    _temp(store, DIFF, "segment_code TEXT, customer_id TEXT, change TEXT, due_at TIMESTAMP")
     _x(
         store,
         render(
-            "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM segment_due AS d "
-            "WHERE {c} AND {s} AND d.segment_code = segment_due.segment_code "
-            "AND d.customer_id = segment_due.customer_id AND NOT EXISTS (SELECT 1 FROM {t} "
-            "AS t WHERE {st} AND t.segment_code = d.segment_code "
-            "AND t.customer_id = d.customer_id AND t.due_at = d.due_at))",
-            c=store._in_list(fixed("d.segment_code"), "codes"),
-            s=in_d,
+            "INSERT INTO {x} SELECT COALESCE(t.segment_code, d.segment_code), "
+            "COALESCE(t.customer_id, d.customer_id), 'due', t.due_at "
+            "FROM (SELECT * FROM {t} AS t WHERE {st}) AS t FULL OUTER JOIN "
+            "(SELECT * FROM segment_due AS d WHERE {c} AND {sd}) AS d "
+            "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
+            "WHERE t.due_at IS NULL OR d.due_at IS NULL OR t.due_at <> d.due_at",
+            x=ident(DIFF),
+            t=ident(target),
             st=in_t,
-            t=t,
-        ),
-        params,
-    )
-    _x(
-        store,
-        render(
-            "INSERT INTO segment_due (segment_code, customer_id, due_at) "
-            "SELECT t.segment_code, t.customer_id, t.due_at FROM {t} AS t WHERE {s} "
-            "AND NOT EXISTS (SELECT 1 FROM segment_due AS d WHERE {sd} AND "
-            "d.segment_code = t.segment_code AND d.customer_id = t.customer_id)",
-            t=t,
-            s=in_t,
+            c=store._in_list(fixed("d.segment_code"), "codes"),
             sd=in_d,
         ),
         params,
+    )
+    if not _counts(store):
+        return
+    x = ident(DIFF)
+    store._x(
+        render(
+            "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM {x} AS x WHERE "
+            "x.segment_code = segment_due.segment_code "
+            "AND x.customer_id = segment_due.customer_id)",
+            x=x,
+        )
+    )
+    store._x(
+        render(
+            "INSERT INTO segment_due (segment_code, customer_id, due_at) "
+            "SELECT segment_code, customer_id, due_at FROM {x} WHERE due_at IS NOT NULL",
+            x=x,
+        )
     )
 
 
