@@ -165,11 +165,15 @@ def _python(
                 if current_due.get((code, cid)) != due:  # write only what moved
                     dues.append((code, cid, due))
             changes.append((code, enters, exits))
+    all_enters = [(code, cid, reason) for code, enters, _ in changes for cid, reason in enters]
+    all_exits = [(code, cid, reasons[cid][code]) for code, _, exits in changes for cid in exits]
+    for code, enters, exits in changes:
+        if enters or exits:
+            report.add(code, len(enters), len(exits))
     with store.transaction():
-        for code, enters, exits in changes:
-            if enters or exits:
-                e, o = memberships.apply_changes(store, code, enters, exits, now, trigger)
-                report.add(code, e, o)
+        # The memberships were read above; one transaction per update keeps the
+        # read-compute-write of one customer consistent for this connection.
+        memberships.apply_known(store, all_enters, all_exits, now, trigger)
         _reasons(store, members, reasons)
         memberships.set_due(store, dues)
 

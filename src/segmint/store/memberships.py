@@ -26,6 +26,7 @@ import itertools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
 
@@ -33,6 +34,7 @@ from segmint.errors import StoreError
 from segmint.store.base import Store
 from segmint.store.sqltext import Fragment, fixed, ident, render
 
+_T = TypeVar("_T")
 ENTER = "enter"
 EXIT = "exit"
 REASONS = ("manual", "rule")
@@ -251,6 +253,72 @@ def _apply_staged(
     finally:
         store.unstage(name)
     return entered, exited
+
+
+def apply_known(
+    store: Store,
+    enters: Sequence[tuple[str, str, str]],
+    exits: Sequence[tuple[str, str, str]],
+    at: dt.datetime,
+    trigger: str,
+) -> None:
+    """Write changes the caller computed against memberships it read IN THE SAME
+    transaction: ``(segment_code, customer_id, reason)`` entries and exits (the exit's
+    reason is the one the customer had). A few multi-row statements whatever the number
+    of segments — the incremental path's write, where latency matters."""
+    _check(trigger, [r for _, _, r in enters])
+    changes = [(c, i, ENTER, r) for c, i, r in enters] + [(c, i, EXIT, r) for c, i, r in exits]
+    if not changes:
+        return
+    base: dict[str, object] = {"at": at, "trigger": trigger}
+    with store.transaction():
+        for chunk in _chunks(changes, 250):
+            params = dict(base)
+            rows = []
+            for n, (code, cid, change, reason) in enumerate(chunk):
+                params.update({f"s{n}": code, f"c{n}": cid, f"h{n}": change, f"r{n}": reason})
+                rows.append(f"($s{n}, $c{n}, $h{n}, $r{n})")
+            _x(
+                store,
+                render(
+                    "INSERT INTO membership_history (seq, segment_code, customer_id, change, "
+                    "\"at\", reason, trigger, run_id) SELECT nextval('membership_history_seq'), "
+                    "v.s, v.c, v.h, $at, v.r, $trigger, NULL FROM (VALUES {rows}) AS v(s, c, h, r)",
+                    rows=fixed(", ".join(rows)),
+                ),
+                params,
+            )
+        by_customer: dict[str, list[str]] = {}
+        for code, cid, _ in exits:
+            by_customer.setdefault(cid, []).append(code)
+        for cid, codes in by_customer.items():
+            _x(
+                store,
+                render(
+                    "DELETE FROM memberships WHERE customer_id = $cid AND {f}",
+                    f=store._in_list(fixed("segment_code"), "codes"),
+                ),
+                {"cid": cid, "codes": codes},
+            )
+        for chunk3 in _chunks(list(enters), 300):
+            params = {"at": at}
+            rows = []
+            for n, (code, cid, reason) in enumerate(chunk3):
+                params.update({f"s{n}": code, f"c{n}": cid, f"r{n}": reason})
+                rows.append(f"($s{n}, $c{n}, CAST($at AS TIMESTAMP), $r{n})")
+            _x(
+                store,
+                render(
+                    "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+                    "VALUES {rows}",
+                    rows=fixed(", ".join(rows)),
+                ),
+                params,
+            )
+
+
+def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 # ---- set-based writes from a target table ---------------------------------------------
