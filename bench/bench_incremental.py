@@ -31,13 +31,12 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_match import machine  # noqa: E402
-from bench_refresh import define_segments, open_db  # noqa: E402
-from rulesets import REFERENCE_NOW, RULES  # noqa: E402
-
-from segmint.importing import import_arrow  # noqa: E402
-from segmint.services.ingest import import_and_update  # noqa: E402
-from segmint.services.membership import reevaluate_customers, refresh_segments  # noqa: E402
+from bench_match import machine
+from bench_refresh import define_segments, open_db
+from rulesets import REFERENCE_NOW, RULES
+from segmint.importing import import_arrow
+from segmint.services.ingest import import_and_update
+from segmint.services.membership import reevaluate_customers, refresh_segments
 
 CHANGED = frozenset({"orders", "lines"})
 
