@@ -85,9 +85,21 @@ def test_exit_at_the_exact_instant_the_window_closes(shop: Store) -> None:
 
 def test_month_window_exit_on_31_january(shop: Store) -> None:
     # c3 ordered on 31 Jan 12:00; 'placed_at > -1m' holds until shift(now, -1m) reaches
-    # it: 29 Feb 12:00 - 1m = 29 Jan (still inside), the first instant outside is 1 Mar.
+    # it: 29 Feb 12:00 - 1m = 29 Jan (still inside), the first instant outside is 1 Mar
+    # (a naive 31 Jan + 1m would say 29 Feb 12:00).
     refresh_segments(shop, ["month"], dt.datetime(2024, 2, 15, tzinfo=UTC))
     assert "c3" in members(shop, "month")
+    run_worker(shop, dt.datetime(2024, 3, 10, tzinfo=UTC))
+    assert exits(shop, "month") == [("c3", dt.datetime(2024, 3, 1, tzinfo=UTC), "window")]
+
+
+def test_month_window_refreshed_inside_the_clamped_stretch(shop: Store) -> None:
+    # Refreshed on 29 Feb 18:00 — after 31 Jan + 1m (29 Feb 12:00, clamped) but before the
+    # exit: the due instant must still be 1 Mar 00:00, computed exactly in SQL too.
+    refresh_segments(shop, ["month"], dt.datetime(2024, 2, 29, 18, tzinfo=UTC))
+    assert "c3" in members(shop, "month")
+    due = {(c, i): d for c, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=UTC))}
+    assert due[("month", "c3")] == dt.datetime(2024, 3, 1, tzinfo=UTC)
     run_worker(shop, dt.datetime(2024, 3, 10, tzinfo=UTC))
     assert exits(shop, "month") == [("c3", dt.datetime(2024, 3, 1, tzinfo=UTC), "window")]
 

@@ -192,7 +192,7 @@ def _build_due(
     )
     if not specs:
         return
-    sql, params, codes = due_query(specs, now, schema.timezone, ids_table)
+    sql, params, codes = due_query(specs, now, schema.timezone, ids_table, store.dialect)
     columns = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
     _recreate(store, DUE_WIDE, columns)
     x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), params)

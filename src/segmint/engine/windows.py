@@ -14,10 +14,12 @@ calendar clamping can make ``v + D`` too early (31 Jan + 1m = 29 Feb, but
 start (1 Mar 00:00). :func:`first_instant` computes it exactly with ``timeutil.shift``.
 
 - :func:`next_due` (Python, exact): the smallest candidate after ``now`` for one profile.
-- :func:`due_query` (SQL, for batches): a CONSERVATIVE bound — never later than the
-  exact instant (months count as 28 days, years as 365). The worker re-evaluates at the
-  bound and computes the exact next candidate from there, so an early bound costs one
-  evaluation and never skips or repeats a change.
+- :func:`due_query` (SQL, for batches): the same instants per collection (month
+  arithmetic with the same clamping, then the same next-day-start correction), over the
+  ORDERS for a rule reading lines (a line's placed_at is its order's) — a superset of the
+  values, so the instant is exact or EARLY, never late. At an early instant the worker
+  re-evaluates and computes the exact next candidate from there: one extra evaluation,
+  never a skipped or repeated change.
 
 A rule comparing a DATE field with a relative time compares calendar days of the store's
 time zone; those answers change when ``shift(now, -D)`` crosses a local midnight, which
@@ -49,8 +51,6 @@ TABLES = {
     "wishlist": "wishlist_items",
 }
 _EXACT = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
-#: Lower bounds of a calendar unit, for the conservative SQL bound.
-_AT_LEAST = {"m": dt.timedelta(days=28), "y": dt.timedelta(days=365)}
 
 
 @dataclass(frozen=True)
@@ -194,10 +194,20 @@ def global_due(spec: WindowSpec, now: dt.datetime, timezone: str) -> dt.datetime
     return next_due(spec, None, now, timezone)
 
 
-def _lower_bound(duration: Duration) -> dt.timedelta:
+#: A duration as SQL sees it: ("x", timedelta) for h/d/w, ("m", months) for m/y.
+_Key = tuple[str, Any]
+
+
+def _key(duration: Duration) -> _Key:
     exact = _EXACT.get(duration.unit)
-    unit = exact if exact is not None else _AT_LEAST[duration.unit]
-    return duration.amount * unit
+    if exact is not None or duration.amount == 0:
+        return ("x", duration.amount * (exact or dt.timedelta(0)))
+    return ("m", duration.amount * (12 if duration.unit == "y" else 1))
+
+
+def _reach(key: _Key) -> dt.timedelta:
+    """An upper bound of the duration (for the "recent enough" prefilter)."""
+    return key[1] if key[0] == "x" else dt.timedelta(days=31 * key[1] + 1)
 
 
 def due_query(
@@ -205,37 +215,54 @@ def due_query(
     now: dt.datetime,
     timezone: str,
     ids_table: str | None,
+    dialect: str = "duckdb",
 ) -> tuple[Fragment, dict[str, object], list[str]]:
     """SQL (``$name`` placeholders) computing, for every customer (or those of the staged
-    ``ids_table``), one column ``due_<i>`` per segment of
-    ``specs``: a conservative next due instant after ``now`` (NULL: none). One grouped
-    subquery per collection, shared by all segments; only items recent enough to give a
-    future instant are read. Returns (sql, params, codes in column order)."""
+    ``ids_table``), one column ``due_<i>`` per segment of ``specs``: the next due instant
+    after ``now`` (NULL: none). One grouped subquery per collection, shared by all
+    segments; only items recent enough to give a future instant are read. Calendar units
+    are computed exactly as :func:`first_instant` does (the database's month arithmetic
+    clamps to the month's end like ``timeutil.add_months``). Returns (sql, params, codes
+    in column order)."""
     params: dict[str, object] = {"now": now, "now1": now + MICRO}
-    deltas: dict[dt.timedelta, str] = {}
+    names: dict[_Key, str] = {}
 
-    def delta_param(d: dt.timedelta) -> str:
-        if d not in deltas:
-            deltas[d] = f"dd{len(deltas)}"
-            params[deltas[d]] = d
-        return deltas[d]
+    def first(column: str, key: _Key) -> str:
+        """The smallest n with shift(n, -D) >= column, as SQL."""
+        if key not in names:
+            names[key] = f"dd{len(names)}"
+            params[names[key]] = key[1]
+        p = names[key]
+        if key[0] == "x":
+            return f"({column} + ${p})"
+        months = (
+            f"make_interval(months => CAST(${p} AS INTEGER))"
+            if dialect == "postgres"
+            else f"to_months(CAST(${p} AS INTEGER))"
+        )
+        ahead = f"({column} + {months})"
+        # Clamped to a shorter month: the whole clamped day maps before the value.
+        return (
+            f"(CASE WHEN {ahead} - {months} < {column} "
+            f"THEN date_trunc('day', {ahead}) + INTERVAL '1 day' ELSE {ahead} END)"
+        )
 
-    by_collection: dict[str, set[dt.timedelta]] = {}
+    by_collection: dict[str, set[_Key]] = {}
     for spec in specs.values():
         for coll in spec.collections:
-            by_collection.setdefault(coll, set()).update(_lower_bound(d) for d in spec.durations)
+            by_collection.setdefault(coll, set()).update(_key(d) for d in spec.durations)
     joins: list[str] = []
-    columns: dict[tuple[str, dt.timedelta], str] = {}
-    for coll, ds in sorted(by_collection.items()):
+    columns: dict[tuple[str, _Key], str] = {}
+    for coll, keys in sorted(by_collection.items()):
         field = f'"{TIME_FIELDS[coll]}"'
         aggs = []
-        for d in sorted(ds):
+        for key in sorted(keys, key=repr):
             name = f"{coll}_{len(columns)}"
-            columns[(coll, d)] = name
-            p = delta_param(d)
-            aggs.append(f"MIN(CASE WHEN {field} + ${p} >= $now THEN {field} + ${p} END) AS {name}")
+            columns[(coll, key)] = name
+            n = first(field, key)
+            aggs.append(f"MIN(CASE WHEN {n} >= $now THEN {n} END) AS {name}")
         oldest = f"since_{coll}"
-        params[oldest] = now - max(ds)
+        params[oldest] = now - max(_reach(k) for k in keys)
         # Every piece is a constant of this module, a generated name or a bound $param.
         joins.append(
             render(
@@ -255,12 +282,12 @@ def due_query(
         spec = specs[code]
         parts: list[str] = []
         for coll in spec.collections:
-            parts += [f"g_{coll}.{columns[(coll, _lower_bound(du))]}" for du in spec.durations]
+            parts += [f"g_{coll}.{columns[(coll, _key(du))]}" for du in spec.durations]
         for name in spec.fields:
             column = f'c."attr_{name[11:]}"' if name.startswith("attributes.") else f'c."{name}"'
             for du in spec.durations:
-                p = delta_param(_lower_bound(du))
-                parts.append(f"CASE WHEN {column} + ${p} >= $now THEN {column} + ${p} END")
+                n = first(column, _key(du))
+                parts.append(f"CASE WHEN {n} >= $now THEN {n} END")
         fixed_due = global_due(spec, now, timezone)
         if fixed_due is not None:
             params[f"g{index}"] = fixed_due
