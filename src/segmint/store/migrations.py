@@ -112,9 +112,33 @@ def _v2(dialect: str) -> list[str]:
     ]
 
 
+def _v3(dialect: str) -> list[str]:
+    """The service: API keys, admin web users and their sessions (secrets hashed only),
+    and a per-database key for the pseudonyms that replace a deleted customer's id in
+    memberships and history (``anon-`` + HMAC-SHA256 of the id, docs/api.md)."""
+    import secrets
+
+    anon_key = secrets.token_hex(32)  # hex only: safe as a literal
+    return [
+        """CREATE TABLE IF NOT EXISTS api_keys (
+            id TEXT PRIMARY KEY, name TEXT, role TEXT NOT NULL, secret_hash TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, last_used_at TIMESTAMP)""",
+        """CREATE TABLE IF NOT EXISTS users (
+            id TEXT PRIMARY KEY, username TEXT UNIQUE NOT NULL, password_hash TEXT NOT NULL,
+            role TEXT NOT NULL, created_at TIMESTAMP NOT NULL)""",
+        """CREATE TABLE IF NOT EXISTS sessions (
+            token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL, csrf_token TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL)""",
+        "INSERT INTO segmint_meta (key, value) SELECT 'anonymisation_key', "  # noqa: S608 - hex
+        + f"'{anon_key}' WHERE NOT EXISTS "
+        + "(SELECT 1 FROM segmint_meta WHERE key = 'anonymisation_key')",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _v1),
     Migration(2, "segments, memberships and their history", _v2),
+    Migration(3, "service: api keys, users, sessions, anonymisation key", _v3),
 ]
 
 

@@ -1,0 +1,58 @@
+"""Who may call what: ONE table, endpoint -> allowed roles. It drives the ``authorize``
+dependency and the role-matrix test (every endpoint x every role)."""
+
+from __future__ import annotations
+
+ADMIN = frozenset({"admin"})
+MARKETER = frozenset({"admin", "marketer"})
+INGEST = frozenset({"admin", "ingest"})
+STOREFRONT = frozenset({"admin", "storefront"})
+ANY_KEY = frozenset({"admin", "marketer", "ingest", "storefront"})
+
+#: (method, path template) -> roles allowed. A route missing here is refused to everyone.
+ACCESS: dict[tuple[str, str], frozenset[str]] = {
+    ("GET", "/v1/health"): ANY_KEY,
+    # keys
+    ("GET", "/v1/keys"): ADMIN,
+    ("POST", "/v1/keys"): ADMIN,
+    ("DELETE", "/v1/keys/{key_id}"): ADMIN,
+    # customers: read by marketers, written by ingestion
+    ("GET", "/v1/customers"): MARKETER,
+    ("GET", "/v1/customers/{customer_id}"): MARKETER,
+    ("GET", "/v1/customers/{customer_id}/segments"): MARKETER,
+    ("PUT", "/v1/customers/{customer_id}"): INGEST,
+    ("DELETE", "/v1/customers/{customer_id}"): INGEST,
+    ("POST", "/v1/customers/batch"): INGEST,
+    ("PUT", "/v1/customers/{customer_id}/groups/{group}"): INGEST,
+    ("DELETE", "/v1/customers/{customer_id}/groups/{group}"): INGEST,
+    # ingestion
+    ("POST", "/v1/orders"): INGEST,
+    ("POST", "/v1/orders/batch"): INGEST,
+    ("POST", "/v1/events"): INGEST,
+    ("POST", "/v1/events/batch"): INGEST,
+    ("POST", "/v1/products/batch"): INGEST,
+    ("POST", "/v1/accounts/batch"): INGEST,
+    # segments
+    ("GET", "/v1/segments"): MARKETER,
+    ("POST", "/v1/segments"): MARKETER,
+    ("POST", "/v1/segments/preview"): MARKETER,
+    ("POST", "/v1/segments/refresh"): MARKETER,
+    ("GET", "/v1/segments/{code}"): MARKETER,
+    ("PUT", "/v1/segments/{code}"): MARKETER,
+    ("DELETE", "/v1/segments/{code}"): MARKETER,
+    ("GET", "/v1/segments/{code}/members"): MARKETER,
+    ("POST", "/v1/segments/{code}/members/add"): MARKETER,
+    ("POST", "/v1/segments/{code}/members/remove"): MARKETER,
+    ("GET", "/v1/segments/{code}/history"): MARKETER,
+    ("GET", "/v1/changes"): MARKETER,
+    # rules
+    ("POST", "/v1/rules/check"): MARKETER,
+    ("POST", "/v1/rules/match"): MARKETER,
+    ("POST", "/v1/explain"): MARKETER,
+    # targeting
+    ("POST", "/v1/evaluate"): STOREFRONT,
+}
+
+
+def allowed_roles(method: str, path: str) -> frozenset[str] | None:
+    return ACCESS.get((method.upper(), path))
