@@ -138,7 +138,7 @@ class BadRow:
         return f"row {self.row}, column '{self.column}': {shown} — {self.reason}"
 
 
-class ImportError_(SegmintError):  # noqa: N801 - trailing underscore avoids the builtin
+class ImportError_(SegmintError):
     """A file refused whole: nothing from it was stored."""
 
     max_listed = 20
