@@ -572,6 +572,14 @@ def history(
     return rows
 
 
+def last_changes(store: Store) -> dict[str, dt.datetime]:
+    """code -> instant of the segment's last membership change (entry or exit), from
+    history; segments that never had one are absent. One grouped query (the admin list)."""
+    store.require_schema()
+    rows = store._q('SELECT segment_code, MAX("at") FROM membership_history GROUP BY segment_code')
+    return {str(code): at for code, at in rows if isinstance(at, dt.datetime)}
+
+
 def changes(store: Store, since: int = 0, limit: int = 1000) -> ChangePage:
     """Entries and exits after cursor ``since``, in order; resume from ``cursor``."""
     store.require_schema()
