@@ -396,6 +396,12 @@ def test_manual_segment_bulk_add_and_remove(web: tuple[TestClient, str], shop: S
     )
     assert flash(removed.text) == "2 customers removed; memberships: +0 / −2"
     assert svc.members(shop, "hand") == ["c03", "c04", "c05"]
+    # the chart is drawn from history: 5 entries, 2 exits
+    assert "peak 5 · now 3 · 7 changes" in removed.text
+    assert re.search(r'<polyline [^>]*points="[0-9., ]+"', removed.text)
+    listing = client.get("/segments").text
+    row = re.search(r'<a href="/segments/hand">.*?</tr>', listing, re.S)
+    assert row and ">3<" in row.group(0)
     empty = client.post(
         "/segments/hand/members/remove", data={"csrf_token": csrf}, follow_redirects=True
     )

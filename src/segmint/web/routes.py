@@ -313,10 +313,17 @@ def static(name: str) -> Response:
 # ---- segment list ------------------------------------------------------------------------
 
 
-def _freshness(record: SegmentRecord) -> str:
+def _last_change(record: SegmentRecord, last: dict[str, dt.datetime]) -> dt.datetime:
+    """The later of the definition's last save and the last membership change."""
+    return max(record.updated_at, last.get(record.code, record.updated_at))
+
+
+def _freshness(record: SegmentRecord, last: dict[str, dt.datetime]) -> str:
+    # Saves, imports, ingestion and the worker keep memberships exact as they happen
+    # (docs/membership.md), so a materialized segment is exact as of its last change.
     if not record.definition.kind.materialized:
         return "real-time (evaluated per request)"
-    return f"exact — updated at {_instant(record.updated_at)}"
+    return f"exact — updated at {_instant(_last_change(record, last))}"
 
 
 @router.get("/segments")
@@ -325,24 +332,20 @@ def segment_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     if isinstance(session, Response):
         return session
     summaries = segments_service.list_segments(store, now)
+    last = segments_service.last_changes(store)
     rows = [
         {
             "code": s.record.code,
             "name": s.record.definition.name,
             "kind": s.record.definition.kind.value,
             "members": s.members if s.record.definition.kind.materialized else None,
-            "last_change": _last_change(store, s.record),
-            "freshness": _freshness(s.record),
+            "last_change": _last_change(s.record, last),
+            "freshness": _freshness(s.record, last),
             "status": s.status,
         }
         for s in summaries
     ]
     return _render(request, "segments.html", session, rows=rows)
-
-
-def _last_change(store: Store, record: SegmentRecord) -> dt.datetime:
-    """The later of the definition's last change and its last membership change."""
-    return record.updated_at
 
 
 # ---- builder: definition from a form -----------------------------------------------------
@@ -589,6 +592,9 @@ class Chart:
 
     width: int
     height: int
+    left: int
+    top: float
+    bottom: float
     points: str
     first: str
     last: str
@@ -612,10 +618,10 @@ def _chart(changes: list[segments_service.Change], now: dt.datetime) -> Chart | 
     start = counts[0][0]
     span = max((end - start).total_seconds(), 1.0)
     peak = max(max(c for _, c in counts), 1)
-    width, height, pad = 600, 160, 4
+    width, height, pad, left = 600, 160, 6, 44  # `left`: room for the axis labels
 
     def x(at: dt.datetime) -> float:
-        return pad + (width - 2 * pad) * (at - start).total_seconds() / span
+        return left + (width - left - pad) * (at - start).total_seconds() / span
 
     def y(c: int) -> float:
         return height - pad - (height - 2 * pad) * c / peak
@@ -630,6 +636,9 @@ def _chart(changes: list[segments_service.Change], now: dt.datetime) -> Chart | 
     return Chart(
         width,
         height,
+        left,
+        y(peak),
+        y(0),
         " ".join(points),
         _instant(start),
         _instant(end),
@@ -673,7 +682,7 @@ def detail(
         page=page,
         pages=pages,
         chart=chart,
-        freshness=_freshness(details.record),
+        freshness=_freshness(details.record, segments_service.last_changes(store)),
     )
 
 
