@@ -84,6 +84,28 @@ class BodyLimit:
         return f"the body is larger than {self.max_bytes} bytes"
 
 
+class InvalidateAfterPageWrites:
+    """The admin pages change segments through the services directly: after any of their
+    non-GET requests, drop the evaluate caches (the JSON API invalidates precisely)."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in ("GET", "HEAD", "OPTIONS")
+            or scope["path"].startswith("/v1/")
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.state.evaluator.invalidate_catalog()
+
+
 async def _send_error(send: Send, status: int, type_: str, message: str) -> None:
     body = json.dumps(problems.error_body(type_, message)).encode()
     await send(
@@ -106,6 +128,7 @@ def create_app(
     clock: Callable[[], dt.datetime] | None = None,
     max_body_bytes: int = 1_048_576,
     pool_size: int = 4,
+    body_timeout: float = BODY_TIMEOUT_SECONDS,
 ) -> FastAPI:
     """The app over the database at ``db_url``: the JSON API under ``/v1``, the admin
     pages at ``/``, OpenAPI at ``/openapi.json``. ``clock`` gives the evaluation instant
@@ -129,11 +152,9 @@ def create_app(
     from segmint.api.routes import router
 
     app.include_router(router)
-    try:
-        from segmint.web import routes as web_routes
-    except ImportError:  # the admin pages are not there yet
-        pass
-    else:
-        app.include_router(web_routes.router)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=BODY_TIMEOUT_SECONDS)
+    from segmint.web import routes as web_routes
+
+    app.include_router(web_routes.router)
+    app.add_middleware(InvalidateAfterPageWrites, state=state)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=body_timeout)
     return app

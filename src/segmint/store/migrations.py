@@ -119,7 +119,15 @@ def _v3(dialect: str) -> list[str]:
     import secrets
 
     anon_key = secrets.token_hex(32)  # hex only: safe as a literal
+    # PostgreSQL: evaluate reads one customer's memberships (the primary key leads with
+    # the segment). DuckDB scans them (zone maps), like the other per-customer reads.
+    index = (
+        ["CREATE INDEX IF NOT EXISTS memberships_customer_idx ON memberships (customer_id)"]
+        if dialect == "postgres"
+        else []
+    )
     return [
+        *index,
         """CREATE TABLE IF NOT EXISTS api_keys (
             id TEXT PRIMARY KEY, name TEXT, role TEXT NOT NULL, secret_hash TEXT NOT NULL,
             created_at TIMESTAMP NOT NULL, revoked_at TIMESTAMP, last_used_at TIMESTAMP)""",
