@@ -107,9 +107,16 @@ def test_pages_require_login(anon: TestClient) -> None:
         response = anon.get(path)
         assert response.status_code == 303
         assert response.headers["location"].startswith("/login?next=")
-    # htmx calls without a session send the page to the login form
-    response = anon.post("/segments/validate", data={"rule_text": "x"})
-    assert response.status_code == 403
+    # htmx calls without a session send the page to the login form; posts do nothing
+    response = anon.post(
+        "/segments/validate", data={"rule_text": "x"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 401 and response.headers["HX-Redirect"] == "/login"
+    response = anon.post("/segments/new", data={"code": "x", "name": "x", "kind": "manual"})
+    assert response.status_code == 303 and response.headers["location"].startswith("/login")
+    page = anon.get("/login")
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY"
 
 
 def test_login_wrong_password_then_right_and_logout(anon: TestClient) -> None:
@@ -151,7 +158,7 @@ def test_login_refuses_offsite_next_and_forged_form(anon: TestClient) -> None:
             "login_csrf": login_csrf(anon),
             "username": "ada",
             "password": PASSWORD,
-            "next": "//evil.example/x",
+            "next": "/\t/evil.example/x",
         },
     )
     assert response.headers["location"] == "/segments"

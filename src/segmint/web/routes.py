@@ -53,6 +53,18 @@ STATIC_FILES = {
     "segmint.css": "text/css",
 }
 
+#: Sent with every page and fragment: scripts only from this site (htmx is vendored, no
+#: inline script anywhere), no framing, no caching of pages holding customer data.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; "
+    "form-action 'self'; base-uri 'none'; object-src 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
 router = APIRouter(include_in_schema=False)
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -104,7 +116,7 @@ def _render(
         flash=unquote(flash) if flash and not template.startswith("_") else None,
         **context,
     )
-    response = HTMLResponse(page, status_code=status_code)
+    response = HTMLResponse(page, status_code=status_code, headers=SECURITY_HEADERS)
     if flash and not template.startswith("_"):
         response.delete_cookie(FLASH_COOKIE, path="/")
     return response
@@ -146,6 +158,8 @@ def _to_login(request: Request) -> Response:
     target = request.url.path
     if request.url.query:
         target += "?" + request.url.query
+    if request.method != "GET":
+        target = "/segments"
     return _redirect("/login?" + urlencode({"next": target}))
 
 
@@ -201,8 +215,7 @@ def _guard(
     """The logged-in session, or the response to send instead (login redirect, 403)."""
     session = _session(request, store, now)
     if session is None:
-        if form is not None and request.method == "POST":
-            return _forbidden(request, None)
+        # Nothing happens without a session, so an expired one just leads to the login.
         return _to_login(request)
     if form is not None and not _csrf_ok(request, session, form.fields):
         return _forbidden(request, session)
@@ -217,8 +230,10 @@ def _cookie_secure(request: Request) -> bool:
 
 
 def _safe_next(target: str) -> str:
-    # Only a local path: never redirect a logged-in user to another site.
-    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+    # Only a local path: never redirect a logged-in user to another site (browsers
+    # drop tabs and newlines, so "/\t/evil.example" would be "//evil.example").
+    local = target.startswith("/") and not target.startswith("//")
+    if local and "\\" not in target and not any(c.isspace() or ord(c) < 32 for c in target):
         return target
     return "/segments"
 
@@ -233,7 +248,8 @@ def home(request: Request, store: StoreDep, now: NowDep) -> Response:
 def _login_page(
     request: Request, next_url: str, error: str | None = None, username: str = ""
 ) -> HTMLResponse:
-    token = secrets.token_urlsafe(24)
+    # One token per browser (kept if already set), so two open login tabs both work.
+    token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     response = _render(
         request,
         "login.html",
