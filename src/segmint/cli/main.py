@@ -81,9 +81,10 @@ def _register() -> None:
         commands_membership,
         commands_rules,
         commands_segments,
+        commands_service,
     )
 
-    modules = (commands_data, commands_demo, commands_rules, commands_segments)
+    modules = (commands_data, commands_demo, commands_rules, commands_segments, commands_service)
     for module in (*modules, commands_membership):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -228,3 +228,26 @@ def session_user(store: Store, token: str, now: dt.datetime) -> tuple[User, str]
 def end_session(store: Store, token: str) -> None:
     """Log out: forget the session (no error if there was none)."""
     store._x("DELETE FROM sessions WHERE token_hash = $h", {"h": _sha256(token)})
+
+
+def set_password(store: Store, username: str, password: str) -> User:
+    """Replace a user's password (``segmint demo`` resets its admin's on every run)."""
+    if len(password) < 8:
+        raise ConfigError("error: password: at least 8 characters")
+    rows = store._q("SELECT id, role FROM users WHERE username = $u", {"u": username.strip()})
+    if not rows:
+        raise NotFoundError(f"error: user {username!r} does not exist")
+    user_id, role = rows[0]
+    store._x(
+        "UPDATE users SET password_hash = $h WHERE id = $id",
+        {"h": _HASHER.hash(password), "id": user_id},
+    )
+    store._x("DELETE FROM sessions WHERE user_id = $id", {"id": user_id})
+    return User(id=str(user_id), username=username.strip(), role=str(role))
+
+
+def find_user(store: Store, username: str) -> User | None:
+    rows = store._q("SELECT id, role FROM users WHERE username = $u", {"u": username.strip()})
+    if not rows:
+        return None
+    return User(id=str(rows[0][0]), username=username.strip(), role=str(rows[0][1]))

@@ -1,0 +1,222 @@
+"""``segmint serve``, ``segmint keys …``, ``segmint users create`` and ``segmint demo``.
+
+``serve`` initialises (or upgrades) the schema, then runs the app with uvicorn, one
+worker. The evaluation instant is ``--as-of`` / ``SEGMINT_NOW`` when given (a fixed
+clock), else the current time. With DuckDB the server holds the database file: stop it
+before running other commands against the same file (or use the API).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable
+from decimal import Decimal
+
+import click
+
+from segmint.cli.main import AppContext, pass_app
+from segmint.cli.output import format_option, render_rows, resolve_format
+from segmint.clock import parse_instant
+from segmint.model.segment import PurchaseRequirements, SegmentDefinition, SegmentKind
+from segmint.services import auth
+from segmint.store.base import Store
+
+#: The Complete Journey data ends here: the demo evaluates every rule as of this instant.
+DEMO_AS_OF = "2018-01-01T00:00:00Z"
+DEMO_USER = "admin"
+
+
+def _clock(app: AppContext) -> Callable[[], dt.datetime] | None:
+    if not app.as_of:
+        return None
+    instant = parse_instant(app.as_of)
+    return lambda: instant
+
+
+def _serve(db_url: str, host: str, port: int, clock: Callable[[], dt.datetime] | None) -> None:
+    import uvicorn
+
+    from segmint.api.app import create_app
+
+    app = create_app(db_url, clock=clock)
+    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", access_log=False)
+
+
+def _host_option(fn: Callable[..., None]) -> Callable[..., None]:
+    fn = click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)(fn)
+    return click.option("--host", default="127.0.0.1", show_default=True)(fn)
+
+
+@click.command("serve")
+@_host_option
+@pass_app
+def serve_command(app: AppContext, host: str, port: int) -> None:
+    """Serve the JSON API (/v1, OpenAPI at /openapi.json) and the admin pages (/)."""
+    store = app.store()
+    store.init()
+    app.close()
+    click.echo(f"segmint: serving http://{host}:{port}/ (API under /v1)", err=True)
+    _serve(app.db_url, host, port, _clock(app))
+
+
+# ---- keys ---------------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """API keys: create (the token is printed once), list, revoke."""
+
+
+@keys_group.command("create")
+@click.option("--role", type=click.Choice(auth.ROLES), required=True)
+@click.option("--name", default=None, help="What the key is for.")
+@pass_app
+def keys_create_command(app: AppContext, role: str, name: str | None) -> None:
+    """Create a key: its token goes to stdout (shown this once; only a hash is kept)."""
+    store = app.store()
+    store.init()
+    key_id, token = auth.create_api_key(store, role, app.now, name)
+    click.echo(
+        f"created key {key_id} ({role}); store the token now, it is not shown again", err=True
+    )
+    click.echo(token)
+
+
+@keys_group.command("list")
+@format_option()
+@pass_app
+def keys_list_command(app: AppContext, fmt: str | None) -> None:
+    """Every key (never its secret)."""
+    rows = [
+        [k.id, k.name, k.role, k.created_at, k.revoked_at, k.last_used_at]
+        for k in auth.list_api_keys(app.store())
+    ]
+    columns = ["id", "name", "role", "created_at", "revoked_at", "last_used_at"]
+    click.echo(render_rows(columns, rows, resolve_format(fmt)))
+
+
+@keys_group.command("revoke")
+@click.argument("key_id")
+@pass_app
+def keys_revoke_command(app: AppContext, key_id: str) -> None:
+    """Revoke a key (a running server stops accepting it within 5 seconds)."""
+    revoked = auth.revoke_api_key(app.store(), key_id, app.now)
+    click.echo(f"key {key_id} {'revoked' if revoked else 'was already revoked'}")
+
+
+# ---- users ----------------------------------------------------------------------------------
+
+
+@click.group("users")
+def users_group() -> None:
+    """Admin web users (argon2id password hashes)."""
+
+
+@users_group.command("create")
+@click.argument("username")
+@click.option("--password", default=None, help="Default: prompt (hidden, confirmed).")
+@click.option("--role", type=click.Choice(auth.USER_ROLES), default="admin", show_default=True)
+@pass_app
+def users_create_command(app: AppContext, username: str, password: str | None, role: str) -> None:
+    """Create a user who can log in to the admin pages."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = app.store()
+    store.init()
+    user = auth.create_user(store, username, str(password), app.now, role=role)
+    click.echo(f"created user {user.username} ({user.role})")
+
+
+# ---- demo -------------------------------------------------------------------------------------
+
+
+def demo_segments() -> list[SegmentDefinition]:
+    """The demo's segments over Complete Journey (evaluated as of 2018-01-01)."""
+    return [
+        SegmentDefinition(
+            code="married-big-spenders",
+            name="Married households, over $500 in the last 90 days",
+            kind=SegmentKind.RULE,
+            rule_text="attributes.marital_status = 'Married' AND "
+            "SUM(orders.total WHERE placed_at WITHIN 90d) > 500",
+        ),
+        SegmentDefinition(
+            code="lapsed-frequent",
+            name="Lapsed frequent shoppers",
+            description="20+ baskets, none in the last 30 days",
+            kind=SegmentKind.RULE,
+            rule_text="orders_count >= 20 AND NOT EXISTS(orders WHERE placed_at WITHIN 30d)",
+        ),
+        SegmentDefinition(
+            code="private-beer",
+            name="Private-label beer buyers (last 365 days)",
+            kind=SegmentKind.PURCHASE,
+            purchase=PurchaseRequirements(
+                min_spend=Decimal(0),
+                last_days=365,
+                items="brand = 'Private' AND category = 'BEERS/ALES'",
+            ),
+        ),
+        SegmentDefinition(
+            code="high-value",
+            name="High value households",
+            kind=SegmentKind.RULE,
+            rule_text="total_spent > 5000",
+            user_group="vip",
+        ),
+        SegmentDefinition(
+            code="business-big-cart",
+            name="Business view with a large cart (real time)",
+            kind=SegmentKind.REALTIME,
+            rule_text="context.view = 'business' AND cart.subtotal >= 200",
+        ),
+    ]
+
+
+def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
+    """Load the data if needed, define the segments that are missing, reset the admin
+    user's password; (customers, segments created, password)."""
+    from segmint.demo.complete_journey import data_dir, load_complete_journey
+    from segmint.importing.report import terminal_progress
+    from segmint.services import segments as segments_service
+
+    data_dir()
+    store.init()
+    if store.stats()["orders"] == 0:
+        click.echo("loading Complete Journey (a minute or two, once)…", err=True)
+        load_complete_journey(store, progress=terminal_progress())
+    created = []
+    for definition in demo_segments():
+        if segments_service.find_segment(store, definition.code) is None:
+            segments_service.create_segment(store, definition, now)
+            created.append(definition.code)
+    password = secrets.token_urlsafe(12)
+    if auth.find_user(store, DEMO_USER) is None:
+        auth.create_user(store, DEMO_USER, password, now, role="admin")
+    else:
+        auth.set_password(store, DEMO_USER, password)
+    return store.stats()["customers"], created, password
+
+
+@click.command("demo")
+@_host_option
+@click.option("--no-serve", is_flag=True, help="Set everything up, but do not serve.")
+@pass_app
+def demo_command(app: AppContext, host: str, port: int, no_serve: bool) -> None:
+    """Load Complete Journey, define demo segments, create an admin user (its password is
+    printed) and serve the admin page. Everything is evaluated as of 2018-01-01 (the
+    data ends there) unless --as-of says otherwise."""
+    as_of = app.as_of or DEMO_AS_OF
+    now = parse_instant(as_of)
+    customers, created, password = _demo_setup(app.store(), now)
+    app.close()
+    defined = f"created: {', '.join(created)}" if created else "already defined"
+    click.echo(f"{customers} households; demo segments {defined}")
+    click.echo(f"clock fixed at {as_of} (the Complete Journey data ends there)")
+    click.echo(f"admin page: http://{host}:{port}/   user: {DEMO_USER}   password: {password}")
+    if not no_serve:
+        _serve(app.db_url, host, port, lambda: now)
+
+
+COMMANDS: list[click.Command] = [serve_command, keys_group, users_group, demo_command]
