@@ -138,7 +138,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
         yield
-        state.pool.close()
+        # Release the connections; the pool reopens them if the app is started again
+        # (test clients run the lifespan once per client).
+        state.pool.discard_idle()
 
     app = FastAPI(
         title="segmint",

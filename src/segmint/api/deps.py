@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Annotated
 
 import anyio.to_thread
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from segmint.api.access import allowed_roles
 from segmint.api.problems import ApiProblem, DatabaseUnavailable
@@ -182,7 +184,15 @@ def bearer_token(request: Request) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-async def authorize(request: Request) -> auth.ApiKey:
+_BEARER = HTTPBearer(auto_error=False, description="an API key: `Bearer sk_…`")
+_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
+
+
+async def authorize(
+    request: Request,
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)] = None,
+    _header: Annotated[str | None, Depends(_HEADER)] = None,
+) -> auth.ApiKey:
     """The caller's API key, checked against the route's allowed roles: no or an
     invalid key -> 401, a key whose role is not allowed -> 403."""
     route = request.scope.get("route")
