@@ -329,8 +329,12 @@ def test_edit_shows_who_enters_and_leaves_before_saving(
 
     hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', review.text))
     hidden = {k: html.unescape(v) for k, v in hidden.items()}
-    assert hidden["confirm"] == "yes"
-    saved = client.post("/segments/big/edit", data=hidden, follow_redirects=True)
+    assert 'name="confirm" value="yes"' in review.text
+    back = client.post("/segments/big/edit", data={**hidden, "confirm": "back"})
+    assert "total_spent &gt;= 100 AND total_spent &lt; 300</textarea>" in back.text
+    saved = client.post(
+        "/segments/big/edit", data={**hidden, "confirm": "yes"}, follow_redirects=True
+    )
     assert flash(saved.text) == ("Segment updated (version 2); memberships recalculated: +2 / −3")
     assert svc.members(shop, "big") == ["c02", "c03", "c04", "c05"]
     # the diff is also available as a preview fragment from the edit page

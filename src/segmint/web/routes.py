@@ -125,6 +125,8 @@ def _render(
 def _redirect(url: str, flash: str | None = None) -> RedirectResponse:
     response = RedirectResponse(url, status_code=303)
     if flash:
+        if len(flash) > 1000:  # a cookie holds about 4 kB (after percent-encoding)
+            flash = flash[:999] + "…"
         response.set_cookie(FLASH_COOKIE, quote(flash), path="/", httponly=True, samesite="lax")
     return response
 
@@ -731,6 +733,8 @@ def edit(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDe
     record = segments_service.find_segment(store, code)
     if record is None:
         return _not_found(request, session, f"segment {code!r} does not exist")
+    if form.get("confirm") == "back":  # from the review page, with the draft kept
+        return _builder(request, session, values=_form_values(None, form), editing=code)
     try:
         definition = _definition(form, record.definition)
         if form.get("confirm") != "yes":
