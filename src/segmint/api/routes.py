@@ -9,11 +9,12 @@ from in-process caches when they can.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Body, Depends, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from segmint.api import models as m
 from segmint.api.deps import AppState, app_state, authorize, get_now, get_store
@@ -61,6 +62,75 @@ def _state(request: Request) -> AppState:
 async def health() -> m.Health:
     """A trivial endpoint (no database): the service is up and the key is valid."""
     return m.Health(status="ok")
+
+
+# ---- evaluate (first: routes are matched in order and this is the hot one) ------------
+
+
+def _context(body: m.EvaluateIn) -> RequestContext:
+    c, cart = body.context, body.cart
+    lines = [CartLine(**line.model_dump()) for line in cart.lines]
+    subtotal = cart.subtotal
+    if subtotal is None and lines:
+        subtotal = sum(
+            (
+                ln.amount
+                if ln.amount is not None
+                else (ln.unit_price or Decimal(0)) * (ln.quantity or 0)
+                for ln in lines
+            ),
+            Decimal(0),
+        )
+    quantity = cart.quantity
+    if quantity is None and lines:
+        quantity = sum(ln.quantity or 0 for ln in lines)
+    return RequestContext(
+        logged_in=c.logged_in,
+        view=c.view,
+        store=c.store,
+        channel=c.channel,
+        path=c.path,
+        query=dict(c.query),
+        cart_subtotal=subtotal,
+        cart_quantity=quantity,
+        cart_lines=lines,
+    )
+
+
+def _evaluation_json(result: Evaluation) -> bytes:
+    """The EvaluateOut document, assembled from the segments' pre-encoded answers (the
+    hot path: no model is built per segment and request)."""
+    groups = "[" + ",".join(result.user_groups_json) + "]"
+    segments = ",".join(s.json for s in result.segments)
+    customer = json.dumps(result.customer_id, ensure_ascii=False)
+    known = "true" if result.known else "false"
+    return (
+        f'{{"customer_id":{customer},"known":{known},"segments":[{segments}],'
+        f'"user_groups":{groups}}}'
+    ).encode()
+
+
+@router.post("/evaluate", response_model=m.EvaluateOut)
+async def evaluate(body: m.EvaluateIn, request: Request) -> Response:
+    """The visitor's current segments (materialized and real-time) and user groups.
+    Without ``customer_id`` (an anonymous visitor) only real-time segments that read
+    nothing but the request context and cart can match."""
+    state = _state(request)
+    now = state.clock()
+    context = _context(body)
+    evaluator = state.evaluator
+    result = evaluator.evaluate_cached(body.customer_id, context, now)
+    if result is None:
+
+        def run() -> Evaluation:
+            store = state.pool.acquire()
+            try:
+                return evaluator.evaluate(store, body.customer_id, context, now)
+            finally:
+                state.pool.release(store)
+
+        result = await anyio.to_thread.run_sync(run)
+    return Response(_evaluation_json(result), media_type="application/json")
 
 
 @router.get("/keys", response_model=list[m.KeyInfo])
@@ -491,71 +561,6 @@ def match_rule(body: m.MatchIn, store: StoreDep, now: NowDep) -> m.MatchOut:
 def explain(body: m.ExplainIn, store: StoreDep, now: NowDep) -> Any:
     explanation = rules_service.explain(store, body.customer_id, body.rule, now)
     return {**explanation.to_dict(), "rendered": explanation.render()}
-
-
-# ---- evaluate ------------------------------------------------------------------------------------
-
-
-def _context(body: m.EvaluateIn) -> RequestContext:
-    c, cart = body.context, body.cart
-    lines = [CartLine(**line.model_dump()) for line in cart.lines]
-    subtotal = cart.subtotal
-    if subtotal is None and lines:
-        subtotal = sum(
-            (
-                ln.amount
-                if ln.amount is not None
-                else (ln.unit_price or Decimal(0)) * (ln.quantity or 0)
-                for ln in lines
-            ),
-            Decimal(0),
-        )
-    quantity = cart.quantity
-    if quantity is None and lines:
-        quantity = sum(ln.quantity or 0 for ln in lines)
-    return RequestContext(
-        logged_in=c.logged_in,
-        view=c.view,
-        store=c.store,
-        channel=c.channel,
-        path=c.path,
-        query=dict(c.query),
-        cart_subtotal=subtotal,
-        cart_quantity=quantity,
-        cart_lines=lines,
-    )
-
-
-def _evaluation_out(result: Evaluation) -> m.EvaluateOut:
-    return m.EvaluateOut(
-        customer_id=result.customer_id,
-        known=result.known,
-        segments=[m.EvaluatedSegment(**s.__dict__) for s in result.segments],
-        user_groups=[m.UserGroupOut(group=g.group, sources=g.sources) for g in result.user_groups],
-    )
-
-
-@router.post("/evaluate", response_model=m.EvaluateOut)
-async def evaluate(body: m.EvaluateIn, request: Request) -> m.EvaluateOut:
-    """The visitor's current segments (materialized and real-time) and user groups.
-    Without ``customer_id`` (an anonymous visitor) only real-time segments that read
-    nothing but the request context and cart can match."""
-    state = _state(request)
-    now = state.clock()
-    context = _context(body)
-    evaluator = state.evaluator
-    result = evaluator.evaluate_cached(body.customer_id, context, now)
-    if result is None:
-
-        def run() -> Evaluation:
-            store = state.pool.acquire()
-            try:
-                return evaluator.evaluate(store, body.customer_id, context, now)
-            finally:
-                state.pool.release(store)
-
-        result = await anyio.to_thread.run_sync(run)
-    return _evaluation_out(result)
 
 
 __all__ = ["ApiProblem", "router"]

@@ -21,10 +21,12 @@ anonymous visitor: only rules over ``context.*`` and ``cart.*`` can.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from segmint.compile.python import Predicate, compile_predicate
@@ -37,11 +39,50 @@ from segmint.store.segments import SegmentRepository
 
 
 @dataclass(frozen=True)
+class MatchedSegment:
+    code: str
+    name: str
+    kind: str
+    user_group: str
+    since: dt.datetime | None  # None for real-time segments
+    json: str = field(default="", compare=False, repr=False)  # pre-encoded, for the API
+
+    @classmethod
+    def of(cls, definition: SegmentDefinition, since: dt.datetime | None) -> MatchedSegment:
+        data = {
+            "code": definition.code,
+            "name": definition.name,
+            "kind": definition.kind.value,
+            "user_group": definition.group,
+            "since": since.isoformat().replace("+00:00", "Z") if since else None,
+        }
+        return cls(
+            definition.code,
+            definition.name,
+            definition.kind.value,
+            definition.group,
+            since,
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        )
+
+
+def _always_targetable(definition: SegmentDefinition) -> bool:
+    return (
+        definition.active
+        and definition.starts_at is None
+        and definition.ends_at is None
+        and not definition.stores
+    )
+
+
+@dataclass(frozen=True)
 class RealtimeSegment:
     definition: SegmentDefinition
     predicate: Predicate
     needs_customer: bool
     reads_profile: bool  # reads stored data beyond memberships (needs the full profile)
+    matched: MatchedSegment
+    always_targetable: bool
 
 
 @dataclass(frozen=True)
@@ -59,21 +100,63 @@ class CustomerState:
     explicit_groups: list[str]
     profile: Profile | None
     loaded_at: float
+    # Prepared against one catalog: the materialized memberships as answers, split into
+    # those always targetable and those to check per request (dates, stores, inactive).
+    prepared_for: Catalog | None = None
+    fixed: list[MatchedSegment] = field(default_factory=list)
+    checked: list[tuple[SegmentDefinition, MatchedSegment]] = field(default_factory=list)
+    member_codes: frozenset[str] = frozenset()
+    fixed_groups: dict[str, tuple[GroupSource, str]] = field(default_factory=dict)
 
-
-@dataclass(frozen=True)
-class MatchedSegment:
-    code: str
-    name: str
-    kind: str
-    user_group: str
-    since: dt.datetime | None  # None for real-time segments
+    def prepare(self, catalog: Catalog) -> None:
+        if self.prepared_for is catalog:
+            return
+        fixed: list[MatchedSegment] = []
+        checked: list[tuple[SegmentDefinition, MatchedSegment]] = []
+        codes: set[str] = set()
+        for code in sorted(self.memberships):
+            definition = catalog.definitions.get(code)
+            if definition is None or not definition.kind.materialized:
+                continue
+            codes.add(code)
+            answer = MatchedSegment.of(definition, self.memberships[code])
+            if _always_targetable(definition):
+                fixed.append(answer)
+            else:
+                checked.append((definition, answer))
+        self.fixed, self.checked, self.member_codes = fixed, checked, frozenset(codes)
+        self.fixed_groups = _groups(self.explicit_groups, fixed)
+        self.prepared_for = catalog
 
 
 @dataclass(frozen=True)
 class GroupSource:
     group: str
     sources: list[str]
+
+    @property
+    def json(self) -> str:
+        return json.dumps(
+            {"group": self.group, "sources": self.sources},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+
+def _groups(
+    explicit: list[str], matched: list[MatchedSegment]
+) -> dict[str, tuple[GroupSource, str]]:
+    """Effective groups by lower-cased name, each with its pre-encoded JSON."""
+    groups: dict[str, GroupSource] = {}
+    for name in explicit:
+        groups.setdefault(name.lower(), GroupSource(name, ["explicit"]))
+    for m in matched:
+        key = m.user_group.lower()
+        entry = groups.get(key)
+        if entry is None:
+            entry = groups[key] = GroupSource(m.user_group, [])
+        entry.sources.append("segment:" + m.code)
+    return {k: (g, g.json) for k, g in groups.items()}
 
 
 @dataclass(frozen=True)
@@ -82,6 +165,7 @@ class Evaluation:
     known: bool
     segments: list[MatchedSegment]
     user_groups: list[GroupSource]
+    user_groups_json: list[str] = field(default_factory=list, repr=False)
 
 
 def _build_catalog(store: Store) -> Catalog:
@@ -119,7 +203,14 @@ def _build_catalog(store: Store) -> Catalog:
             )
             needs[code] = need
             ordered.append(
-                RealtimeSegment(definition, compile_predicate(checked.rule, schema), need, own)
+                RealtimeSegment(
+                    definition,
+                    compile_predicate(checked.rule, schema),
+                    need,
+                    own,
+                    MatchedSegment.of(definition, None),
+                    _always_targetable(definition),
+                )
             )
             done.add(code)
             del pending[code]
@@ -251,24 +342,18 @@ def _evaluate(
 ) -> Evaluation:
     known = state is not None and state.exists
     shop = context.store
-    matched: list[MatchedSegment] = []
-    members: set[str] = set()
+    fixed: list[MatchedSegment] = []
+    extra: list[MatchedSegment] = []
+    members: frozenset[str] = frozenset()
+    base_groups: dict[str, tuple[GroupSource, str]] = {}
     if state is not None and known:
-        for code in sorted(state.memberships):
-            definition = catalog.definitions.get(code)
-            if definition is None or not definition.kind.materialized:
-                continue
-            members.add(code)
+        state.prepare(catalog)
+        members = state.member_codes
+        fixed = state.fixed
+        base_groups = state.fixed_groups
+        for definition, answer in state.checked:
             if definition.is_targetable(now, shop):
-                matched.append(
-                    MatchedSegment(
-                        code,
-                        definition.name,
-                        definition.kind.value,
-                        definition.group,
-                        state.memberships[code],
-                    )
-                )
+                extra.append(answer)
     if catalog.realtime:
         if state is not None and known and state.profile is not None:
             base = state.profile
@@ -280,38 +365,39 @@ def _evaluate(
                 lines=base.lines,
                 events=base.events,
                 wishlist=base.wishlist,
-                segments=frozenset(members),
+                segments=members,
             )
         else:
-            profile = Profile(id=customer_id or "", segments=frozenset(members))
+            profile = Profile(id=customer_id or "", segments=members)
         for rt in catalog.realtime:
             if rt.needs_customer and not known:
                 continue
-            definition = rt.definition
-            if not definition.is_targetable(now, shop):
+            if not (rt.always_targetable or rt.definition.is_targetable(now, shop)):
                 continue
             if rt.predicate(profile, now, context):
-                profile.segments = profile.segments | {definition.code}
-                matched.append(
-                    MatchedSegment(
-                        definition.code,
-                        definition.name,
-                        definition.kind.value,
-                        definition.group,
-                        None,
-                    )
-                )
-    groups: dict[str, GroupSource] = {}
-    if state is not None and known:
-        for name in state.explicit_groups:
-            groups.setdefault(name.lower(), GroupSource(name, ["explicit"]))
-    for m in matched:
-        entry = groups.setdefault(m.user_group.lower(), GroupSource(m.user_group, []))
-        entry.sources.append(f"segment:{m.code}")
-    matched.sort(key=lambda m: m.code)
+                profile.segments = profile.segments | {rt.definition.code}
+                extra.append(rt.matched)
+    if extra:
+        matched = sorted([*fixed, *extra], key=_CODE)
+        groups = dict(base_groups)
+        for m in extra:
+            key = m.user_group.lower()
+            old = groups.get(key)
+            group = (
+                GroupSource(m.user_group, ["segment:" + m.code])
+                if old is None
+                else GroupSource(old[0].group, [*old[0].sources, "segment:" + m.code])
+            )
+            groups[key] = (group, group.json)
+    else:
+        matched, groups = list(fixed), base_groups
     return Evaluation(
         customer_id=customer_id,
         known=known,
         segments=matched,
-        user_groups=[groups[k] for k in sorted(groups)],
+        user_groups=[groups[k][0] for k in sorted(groups)],
+        user_groups_json=[groups[k][1] for k in sorted(groups)],
     )
+
+
+_CODE = attrgetter("code")
