@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,7 +233,8 @@ def main() -> None:
     started = time.perf_counter()
     token = build_store(db, args.customers)
     print(
-        f"store built in {time.perf_counter() - started:.1f} s ({args.customers} customers, 100 segments)",
+        f"store built in {time.perf_counter() - started:.1f} s "
+        f"({args.customers} customers, 100 segments)",
         file=sys.stderr,
     )
     port = free_port()
@@ -256,12 +258,13 @@ def main() -> None:
                 },
             }
         ).encode()
-        check = subprocess.run(
-            ["curl", "-s", "-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json",
-             "-d", evaluate.decode(), f"http://127.0.0.1:{port}/v1/evaluate"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        answer = json.loads(check.stdout)
+        probe = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/evaluate",
+            data=evaluate,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(probe, timeout=30) as response:
+            answer = json.loads(response.read())
         print(f"evaluate answers {len(answer['segments'])} segments, "
               f"{sum(1 for s in answer['segments'] if s['kind'] == 'realtime')} real-time",
               file=sys.stderr)  # fmt: skip
@@ -279,13 +282,16 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
-    print(f"\n{dt.date.today()} · {platform.processor() or platform.machine()} · "
-          f"{os.cpu_count()} cores · Python {platform.python_version()} · "
-          f"uvicorn 1 worker · {args.connections} connections · {args.seconds:.0f} s per endpoint\n")  # fmt: skip
+    print(
+        f"\n{dt.date.today()} · {platform.processor() or platform.machine()} · "
+        f"{os.cpu_count()} cores · Python {platform.python_version()} · uvicorn 1 worker · "
+        f"{args.connections} connections · {args.seconds:.0f} s per endpoint\n"
+    )
     print("| endpoint | requests | req/s | p50 ms | p99 ms | non-200 |")
     print("|---|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['requests']:.0f} | {r['rps']:.0f} | {r['p50']:.2f} | {r['p99']:.2f} | {r['errors']:.0f} |")  # fmt: skip
+        cells = [f"{r['requests']:.0f}", f"{r['rps']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}"]
+        print(f"| {name} | {' | '.join(cells)} | {r['errors']:.0f} |")
 
 
 if __name__ == "__main__":
