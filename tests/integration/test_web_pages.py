@@ -285,6 +285,7 @@ def test_purchase_requirements_form(web: tuple[TestClient, str], shop: Store) ->
     assert stored.purchase is not None and stored.purchase.date_to == dt.date(2024, 12, 31)
     bad = client.post("/segments/new", data={**form, "code": "x2", "min_spend": "lots"})
     assert bad.status_code == 400 and "is not a number" in html.unescape(bad.text)
+    assert "built-in method" not in bad.text + client.get("/segments/new").text
 
 
 def test_members_are_paginated_and_searchable(web: tuple[TestClient, str], shop: Store) -> None:
