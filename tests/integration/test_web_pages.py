@@ -225,10 +225,16 @@ def test_validation_fragment_shows_the_positioned_error(web: tuple[TestClient, s
     assert "The rule is valid" in ok.text
     realtime = client.post(
         "/segments/validate",
-        data={"rule_text": "cart.total > 10", "kind": "rule"},
+        data={"rule_text": "cart.subtotal > 10", "kind": "rule"},
         headers={"X-CSRF-Token": csrf},
     )
-    assert "rule-error" in realtime.text
+    assert "rule-error" in realtime.text and "real-time field" in realtime.text
+    as_realtime = client.post(
+        "/segments/validate",
+        data={"rule_text": "cart.subtotal > 10", "kind": "realtime"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert "The rule is valid" in as_realtime.text
 
 
 def test_preview_save_detail_and_list(web: tuple[TestClient, str]) -> None:
@@ -484,3 +490,18 @@ def test_hostile_names_rules_and_ids_are_escaped(
         assert "<svg onload" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in pages[0]
     assert "%3Cimg%20src%3Dx" in pages[0] or "%3Cimg%20src%3Dx" in pages[-2]
+
+
+def test_realtime_segment_from_the_builder(web: tuple[TestClient, str]) -> None:
+    client, csrf = web
+    form = rule_form(csrf, "cart-big", "cart.subtotal > 100", kind="realtime")
+    preview = client.post("/segments/preview", data=form)
+    assert "evaluated per request" in preview.text
+    page = create(client, form)
+    assert flash(page) == "Segment created: cart-big (real-time: evaluated per request)"
+    assert "— (real-time)" in page and "<svg" not in page
+    listing = client.get("/segments").text
+    assert "real-time (evaluated per request)" in listing
+    # a rule kind refuses a rule that reads request context, positioned
+    bad = client.post("/segments/new", data=rule_form(csrf, "cart-rule", "cart.subtotal > 100"))
+    assert bad.status_code == 400 and "rule-error" in bad.text
