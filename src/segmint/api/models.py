@@ -33,7 +33,6 @@ class ErrorBody(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    schema_version: int | None = None
 
 
 # ---- keys ----------------------------------------------------------------------------------
