@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from segmint.engine import incremental, refresh
+from segmint.engine import catchup, incremental, refresh
 from segmint.engine.incremental import UpdateReport
-from segmint.engine.plans import load_plans, sql_for, utc
+from segmint.engine.plans import load_plans, q, utc
 from segmint.engine.refresh import Progress, RefreshReport
-from segmint.store import memberships
 from segmint.store.base import Store
 
 __all__ = [
@@ -25,7 +24,8 @@ __all__ = [
 ]
 
 #: Due rows read per round trip by the worker.
-DUE_BATCH = 5_000
+#: Due customers replayed per transaction (their profiles are loaded together).
+DUE_BATCH = 1_000
 
 
 def refresh_segments(
@@ -72,39 +72,30 @@ class WorkerReport:
 
 
 def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
-    """Every due row with ``due_at <= now``, in order of ``due_at``: each group of rows
-    sharing an instant is evaluated AT that instant, so entries and exits carry their
-    exact instants, and gets its next due instant (always later: no row is seen twice
-    at the same instant)."""
+    """Every due row with ``due_at <= now``: each due customer's timeline is replayed in
+    memory up to ``now`` (engine/catchup.py), so entries and exits carry their exact
+    instants however far behind the worker is, and every pair gets its next instant
+    after ``now`` (no row is seen twice)."""
     plans = load_plans(store)
+    schema = store.rule_schema()
+    select_due = (
+        "SELECT DISTINCT customer_id FROM segment_due WHERE due_at <= $now "
+        "ORDER BY customer_id LIMIT $n"
+    )
     while True:
-        rows = memberships.due(store, now, limit=DUE_BATCH)
-        if not rows:
-            return
-        at = rows[0][2]
-        group = [(code, cid) for code, cid, due_at in rows if due_at == at]
-        ids = sorted({cid for _, cid in group})
-        codes = sorted({code for code, _ in group if code in plans})
         with store.transaction():
-            # Drop the rows being handled; re-evaluation writes each pair's next instant
-            # (a deleted or no longer windowed segment simply loses its rows).
-            for code, cid in group:
-                store.execute(
-                    sql_for(
-                        store,
-                        "DELETE FROM segment_due WHERE segment_code = $c AND customer_id = $i "
-                        "AND due_at = $at",
-                    ),
-                    {"c": code, "i": cid, "at": at},
-                )
-            if codes:
-                result = incremental.reevaluate(
-                    store, ids, at, changed=None, codes=codes, trigger="window"
-                )
-                report.entered += result.entered
-                report.exited += result.exited
-        report.processed += len(group)
-        report.instants += 1
+            ids = [str(r[0]) for r in q(store, select_due, {"now": now, "n": DUE_BATCH})]
+            if not ids:
+                return
+            result = catchup.catch_up(store, plans, schema, ids, now)
+            catchup.write(store, result)
+        for change in result.changes:
+            if change.change == catchup.ENTER:
+                report.entered += 1
+            else:
+                report.exited += 1
+        report.processed += result.processed
+        report.instants += result.instants
 
 
 def run_worker(
