@@ -30,8 +30,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/orders/batch"): INGEST,
     ("POST", "/v1/events"): INGEST,
     ("POST", "/v1/events/batch"): INGEST,
-    ("POST", "/v1/products/batch"): INGEST,
-    ("POST", "/v1/accounts/batch"): INGEST,
+    ("POST", "/v1/products/batch"): ADMIN,  # catalog data: not "customers, orders, events"
+    ("POST", "/v1/accounts/batch"): ADMIN,
     # segments
     ("GET", "/v1/segments"): MARKETER,
     ("POST", "/v1/segments"): MARKETER,
