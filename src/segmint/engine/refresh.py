@@ -43,11 +43,12 @@ from segmint.store.sqltext import Fragment, fixed, ident, render
 Progress = Callable[[str, int, int], None]
 
 BATCH_SIZE = 100_000
-WIDE, TARGET, DUE_WIDE, DUE = (
+WIDE, TARGET, DUE_WIDE, DUE, CHANGED = (
     "segmint_m_wide",
     "segmint_m_target",
     "segmint_m_duew",
     "segmint_m_due",
+    "segmint_m_changed",
 )
 
 
@@ -85,7 +86,7 @@ def _recreate(store: Store, name: str, columns: Sequence[tuple[str, str]]) -> No
 
 
 def drop_temp(store: Store) -> None:
-    for name in (WIDE, TARGET, DUE_WIDE, DUE, memberships.DIFF):
+    for name in (WIDE, TARGET, DUE_WIDE, DUE, CHANGED, memberships.DIFF):
         store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
 
 
@@ -208,6 +209,39 @@ def _build_due(
         render("INSERT INTO segmint_m_due {q}", q=fixed(" UNION ALL ".join(parts))),
         {f"c{i}": c for i, c in enumerate(codes)},
     )
+
+
+def changed_customers(store: Store, codes: Sequence[str]) -> int:
+    """Fill temp table CHANGED (``id``) with every customer whose memberships (or reason)
+    or due instants of ``codes`` differ from the temp targets, in ONE statement over all
+    customers; returns how many. The batches then write only those customers: a refresh
+    that changes nothing writes nothing but its checkpoint, one that changes a few writes
+    them in one small transaction."""
+    _recreate(store, CHANGED, [("id", "TEXT")])
+    x(
+        store,
+        render(
+            "INSERT INTO {ch} SELECT DISTINCT u.id FROM ("
+            "SELECT COALESCE(t.customer_id, m.customer_id) AS id FROM {t} AS t FULL OUTER JOIN "
+            "(SELECT * FROM memberships AS m WHERE {cm}) AS m "
+            "ON t.segment_code = m.segment_code AND t.customer_id = m.customer_id "
+            "WHERE m.customer_id IS NULL OR t.customer_id IS NULL OR t.reason <> m.reason "
+            "UNION ALL SELECT COALESCE(t.customer_id, d.customer_id) FROM {d} AS t "
+            "FULL OUTER JOIN (SELECT * FROM segment_due AS d WHERE {cd}) AS d "
+            "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
+            "WHERE t.customer_id IS NULL OR d.customer_id IS NULL OR t.due_at <> d.due_at"
+            ") AS u",
+            ch=ident(CHANGED),
+            t=ident(TARGET),
+            d=ident(DUE),
+            cm=store._in_list(fixed("m.segment_code"), "codes"),
+            cd=store._in_list(fixed("d.segment_code"), "codes"),
+        ),
+        {"codes": list(codes)},
+    )
+    if store.dialect == "postgres":
+        store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
+    return int(q(store, render("SELECT COUNT(*) FROM {ch}", ch=ident(CHANGED)))[0][0])
 
 
 def apply_layer(
@@ -349,11 +383,18 @@ def _execute(
                     else [(done_upto, None)]
                 )
             build_targets(store, schema, [plans[c] for c in layer], as_of)
+            # Only customers whose rows differ are written (the difference is against the
+            # current rows, so ranges applied before a kill have none left). A few: one
+            # transaction; none: just the checkpoint.
+            changed = changed_customers(store, layer)
+            if changed <= batch_size:
+                todo = [(None, None)]
             for done, (lo, hi) in enumerate(todo, start=1):
-                scope = memberships.Scope(after=lo, upto=hi)
+                scope = memberships.Scope(after=lo, upto=hi, ids_table=CHANGED)
                 mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
                 with store.transaction():
-                    apply_layer(store, layer, scope, as_of, "refresh", run_id)
+                    if changed:
+                        apply_layer(store, layer, scope, as_of, "refresh", run_id)
                     x(
                         store,
                         "UPDATE refresh_runs SET checkpoint = $c WHERE id = $id",
