@@ -113,7 +113,7 @@ def _read_response(sock: socket.socket) -> bytes:
 
 
 def test_slow_client_does_not_block_others(duck: Store) -> None:
-    app, token = _app(duck, _duck_url(duck), body_timeout=1.5)
+    app, token = _app(duck, _duck_url(duck), body_timeout=3.0)
     with Server(app) as server, httpx.Client(base_url=f"http://127.0.0.1:{server.port}") as http:
         h = {"Authorization": f"Bearer {token}"}
         assert http.get("/v1/health", headers=h).status_code == 200
@@ -172,11 +172,12 @@ def test_database_restart_gives_503_then_recovers(pg_url: str) -> None:
         assert client.get("/v1/segments", headers=h).status_code == 200
 
         def terminate(conn: psycopg.Connection[object], db: str) -> None:
-            conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = %s AND pid <> pg_backend_pid()",
-                (db,),
-            )
+            others = "FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+            conn.execute(f"SELECT pg_terminate_backend(pid) {others}", (db,))
+            deadline = time.monotonic() + 10
+            while conn.execute(f"SELECT COUNT(*) {others}", (db,)).fetchone() != (0,):
+                assert time.monotonic() < deadline, "backends did not end"
+                time.sleep(0.02)
 
         with psycopg.connect(admin, autocommit=True) as conn:
             # 1. connections killed, database still there: one 503, then a reconnect
