@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -77,3 +84,34 @@ def test_demo_segments_are_valid(store: Store) -> None:
     store.register_attributes({"marital_status": FieldType.STRING})
     for definition in demo_segments():
         assert create_segment(store, definition, NOW).version == 1
+
+
+def test_serve_answers_on_its_port(tmp_path: Path) -> None:
+    db = tmp_path / "served.duckdb"
+    code, out, _ = run(str(db), "keys", "create", "--role", "admin")
+    assert code == 0
+    token = out.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "SEGMINT_NOW": "2024-05-01T00:00:00Z"}
+    segmint = str(Path(sys.executable).parent / "segmint")
+    command = [segmint, "--db", str(db), "serve", "--port", str(port)]
+    server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/health",
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        assert r.status_code == 200 and r.json() == {"status": "ok"}
+        assert httpx.get(f"http://127.0.0.1:{port}/openapi.json").json()["info"]["title"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
