@@ -7,6 +7,7 @@ minute; ``SEGMINT_SCHEMATHESIS_EXAMPLES`` raises it for a longer hunt.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import shutil
@@ -33,6 +34,7 @@ _TOKEN: dict[str, str] = {}
 # The app opens its database lazily: building it (and loading its schema) at import
 # touches nothing; the fixture below creates and seeds the database first.
 _DIR = Path(tempfile.mkdtemp(prefix="segmint_schemathesis_"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)  # also when only collected
 _PATH = _DIR / "segmint.duckdb"
 APP = create_app(str(_PATH), clock=lambda: NOW)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
