@@ -1,0 +1,369 @@
+"""The segment pages: the list, the builder (new, live validation, preview, save), a
+segment's page (members, chart), the edit review, delete, and manual bulk add/remove."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from segmint.errors import NotFoundError, RuleError, SegmintError
+from segmint.model.segment import SegmentKind
+from segmint.services import segments as segments_service
+from segmint.services.rules import check_rule
+from segmint.store.segments import SegmentRecord
+from segmint.web._chart import chart
+from segmint.web._deps import FormDep, NowDep, StoreDep, guard
+from segmint.web._forms import (
+    Form,
+    FormErrors,
+    definition_from_form,
+    form_errors,
+    form_values,
+    rule_error,
+)
+from segmint.web._session import WebSession
+from segmint.web._templates import (
+    instant,
+    not_found,
+    plural,
+    redirect,
+    render,
+    segment_url,
+)
+
+SAMPLE_SIZE = 10
+#: At most this many ids of who enters/leaves are listed on an edit review (then "…").
+DIFF_LISTED = 50
+
+router = APIRouter(include_in_schema=False)
+
+
+def _page_size() -> int:
+    """Members per page: the public, tunable ``segmint.web.routes.PAGE_SIZE``, read per
+    request (so that changing it takes effect without re-importing anything)."""
+    from segmint.web import routes
+
+    return routes.PAGE_SIZE
+
+
+# ---- segment list ------------------------------------------------------------------------
+
+
+def _last_change(record: SegmentRecord, last: dict[str, dt.datetime]) -> dt.datetime:
+    """The later of the definition's last save and the last membership change."""
+    return max(record.updated_at, last.get(record.code, record.updated_at))
+
+
+def _freshness(record: SegmentRecord, last: dict[str, dt.datetime]) -> str:
+    # Saves, imports, ingestion and the worker keep memberships exact as they happen
+    # (docs/membership.md), so a materialized segment is exact as of its last change.
+    if not record.definition.kind.materialized:
+        return "real-time (evaluated per request)"
+    return f"exact — updated at {instant(_last_change(record, last))}"
+
+
+@router.get("/segments")
+def segment_list(request: Request, store: StoreDep, now: NowDep) -> Response:
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    summaries = segments_service.list_segments(store, now)
+    last = segments_service.last_changes(store)
+    rows = [
+        {
+            "code": s.record.code,
+            "name": s.record.definition.name,
+            "kind": s.record.definition.kind.value,
+            "members": s.members if s.record.definition.kind.materialized else None,
+            "last_change": _last_change(s.record, last),
+            "freshness": _freshness(s.record, last),
+            "status": s.status,
+        }
+        for s in summaries
+    ]
+    return render(request, "segments.html", session, rows=rows)
+
+
+# ---- builder pages -----------------------------------------------------------------------
+
+
+def _builder(
+    request: Request,
+    session: WebSession,
+    *,
+    values: dict[str, str],
+    errors: FormErrors | None = None,
+    editing: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        "builder.html",
+        session,
+        status_code=status_code,
+        values=values,
+        errors=errors or FormErrors({}),
+        editing=editing,
+        kinds=[k.value for k in SegmentKind],
+    )
+
+
+@router.get("/segments/new")
+def new_segment(request: Request, store: StoreDep, now: NowDep) -> Response:
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    return _builder(request, session, values=form_values(None))
+
+
+@router.post("/segments/validate")
+def validate_rule(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    """The live validation fragment under the rule textarea (htmx, on input)."""
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    text = form.get("rule_text")
+    error: dict[str, object] | None = None
+    message: str | None = None
+    if text.strip():
+        try:
+            check_rule(text, store.rule_schema(), allow_realtime=form.get("kind") == "realtime")
+        except RuleError as e:
+            error = rule_error(e)
+        except SegmintError as e:
+            message = str(e)
+    return render(
+        request, "_validation.html", session, rule_error=error, message=message, text=text
+    )
+
+
+@router.post("/segments/preview")
+def preview(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    """The preview fragment: count and sample (and, for an edit, who enters and leaves)."""
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    editing = form.get("editing") or None
+    try:
+        base = segments_service.get_segment(store, editing).definition if editing else None
+        definition = definition_from_form(form, base)
+        if definition.kind is SegmentKind.MANUAL and base is None:
+            result = None
+        else:
+            result = segments_service.preview_segment(store, definition, now, sample=SAMPLE_SIZE)
+    except SegmintError as error:
+        return render(request, "_preview.html", session, errors=form_errors(error), result=None)
+    return render(
+        request,
+        "_preview.html",
+        session,
+        errors=FormErrors({}),
+        result=result,
+        editing=editing,
+        listed=DIFF_LISTED,
+    )
+
+
+@router.post("/segments/new")
+def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    try:
+        definition = definition_from_form(form)
+        result = segments_service.create_segment(store, definition, now)
+    except SegmintError as error:
+        return _builder(
+            request,
+            session,
+            values=form_values(None, form),
+            errors=form_errors(error),
+            status_code=400,
+        )
+    code = result.definition.code
+    if result.definition.kind.materialized:
+        flash = f"Segment created: {code}; {plural(result.entered, 'member')}"
+    else:
+        flash = f"Segment created: {code} (real-time: evaluated per request)"
+    return redirect(segment_url(code), flash)
+
+
+# ---- detail ------------------------------------------------------------------------------
+
+
+@router.get("/segments/{code}")
+def detail(
+    request: Request, code: str, store: StoreDep, now: NowDep, q: str = "", page: int = 1
+) -> Response:
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    try:
+        details = segments_service.show_segment(store, code, now)
+    except NotFoundError as error:
+        return not_found(request, session, str(error))
+    definition = details.record.definition
+    materialized = definition.kind.materialized
+    ids = segments_service.members(store, code) if materialized else []
+    query = q.strip()
+    if query:
+        ids = [i for i in ids if i.startswith(query)]
+    page_size = _page_size()
+    pages = max(1, -(-len(ids) // page_size))
+    page = min(max(1, page), pages)
+    shown = ids[(page - 1) * page_size : page * page_size]
+    members_chart = chart(segments_service.history(store, code), now) if materialized else None
+    return render(
+        request,
+        "detail.html",
+        session,
+        d=details,
+        definition=definition,
+        rule=definition.effective_rule,
+        ids=shown,
+        matching=len(ids),
+        q=query,
+        page=page,
+        pages=pages,
+        chart=members_chart,
+        freshness=_freshness(details.record, segments_service.last_changes(store)),
+    )
+
+
+# ---- edit --------------------------------------------------------------------------------
+
+
+@router.get("/segments/{code}/edit")
+def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    record = segments_service.find_segment(store, code)
+    if record is None:
+        return not_found(request, session, f"segment {code!r} does not exist")
+    return _builder(request, session, values=form_values(record.definition), editing=code)
+
+
+@router.post("/segments/{code}/edit")
+def edit(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    """First submit: the review page (who enters, who leaves). Confirmed: save."""
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    record = segments_service.find_segment(store, code)
+    if record is None:
+        return not_found(request, session, f"segment {code!r} does not exist")
+    if form.get("confirm") == "back":  # from the review page, with the draft kept
+        return _builder(request, session, values=form_values(None, form), editing=code)
+    try:
+        definition = definition_from_form(form, record.definition)
+        if form.get("confirm") != "yes":
+            result = (
+                segments_service.preview_segment(store, definition, now, sample=SAMPLE_SIZE)
+                if definition.kind.materialized
+                else None
+            )
+            hidden = {k: v for k, v in form.fields.items() if k not in ("csrf_token", "confirm")}
+            return render(
+                request,
+                "review.html",
+                session,
+                code=code,
+                definition=definition,
+                result=result,
+                hidden=hidden,
+                listed=DIFF_LISTED,
+            )
+        saved = segments_service.update_segment(store, definition, now)
+    except SegmintError as error:
+        return _builder(
+            request,
+            session,
+            values=form_values(None, form),
+            errors=form_errors(error),
+            editing=code,
+            status_code=400,
+        )
+    if not saved.changed:
+        flash = "Nothing changed: the definition is the same as the stored one."
+    else:
+        flash = (
+            f"Segment updated (version {saved.version}); memberships recalculated: "
+            f"+{saved.entered} / −{saved.exited}"
+        )
+        if saved.dependents:
+            flash += f"; dependents refreshed: {', '.join(saved.dependents)}"
+    return redirect(segment_url(code), flash)
+
+
+# ---- delete ------------------------------------------------------------------------------
+
+
+@router.get("/segments/{code}/delete")
+def delete_confirm(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    try:
+        details = segments_service.show_segment(store, code, now)
+    except NotFoundError as error:
+        return not_found(request, session, str(error))
+    return render(request, "delete.html", session, d=details, definition=details.record.definition)
+
+
+@router.post("/segments/{code}/delete")
+def delete(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    try:
+        exited = segments_service.delete_segment(store, code, now)
+    except NotFoundError as error:
+        return not_found(request, session, str(error))
+    except SegmintError as error:
+        return redirect(segment_url(code) + "/delete", str(error))
+    return redirect("/segments", f"Segment deleted: {code}; {plural(exited, 'member')} left it")
+
+
+# ---- manual members ----------------------------------------------------------------------
+
+
+def _ids_from(form: Form) -> list[str]:
+    ids = [line for line in form.get("ids").replace(",", "\n").splitlines() if line.strip()]
+    upload = form.files.get("file")
+    if upload is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "ids.txt"
+            path.write_bytes(upload[1])
+            ids += segments_service.read_ids_file(path)
+    return ids
+
+
+@router.post("/segments/{code}/members/{action}")
+def manual_members(
+    request: Request, code: str, action: str, store: StoreDep, now: NowDep, form: FormDep
+) -> Response:
+    session = guard(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    if action not in ("add", "remove"):
+        return not_found(request, session, f"no such action {action!r}")
+    change = segments_service.add_members if action == "add" else segments_service.remove_members
+    try:
+        result = change(store, code, _ids_from(form), now)
+    except NotFoundError as error:
+        if segments_service.find_segment(store, code) is None:
+            return not_found(request, session, str(error))
+        return redirect(segment_url(code), str(error))
+    except SegmintError as error:
+        return redirect(segment_url(code), str(error))
+    verb = "added" if action == "add" else "removed"
+    flash = (
+        f"{result.requested} customer{'s' if result.requested != 1 else ''} {verb}; "
+        f"memberships: +{result.entered} / −{result.exited}"
+    )
+    return redirect(segment_url(code), flash)
