@@ -15,6 +15,7 @@ import click
 
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import format_option, render_mapping, resolve_format
+from segmint.services import demo_data
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,14 +52,13 @@ def complete_journey_command(app: AppContext, fmt: str | None) -> None:
 
     Its data ends on 2018-01-01: run rules with relative windows --as-of
     2018-01-01T00:00:00Z."""
-    from segmint.demo.complete_journey import SUGGESTED_AS_OF, data_dir, load_complete_journey
     from segmint.importing.report import terminal_progress
 
-    data_dir()  # a missing package is reported before the database is touched
+    demo_data.require_complete_journey()  # reported before the database is touched
     store = app.store()
     store.init()
-    loaded = load_complete_journey(store, progress=terminal_progress())
-    _finish(app, loaded, SUGGESTED_AS_OF, fmt)
+    loaded = demo_data.load_complete_journey(store, progress=terminal_progress())
+    _finish(app, loaded, loaded["suggested_as_of"], fmt)
 
 
 @demo_data_group.command("synthetic")
@@ -85,13 +85,14 @@ def synthetic_command(
 ) -> None:
     """A deterministic synthetic shop: skewed spend, B2B accounts, two stores, tags,
     custom attributes and events, all before 2025-01-01T00:00:00Z (use it as --as-of)."""
-    from segmint.demo.synthetic import REFERENCE_INSTANT, load_synthetic
     from segmint.importing.report import terminal_progress
 
     store = app.store()
     store.init()
-    loaded = load_synthetic(store, customers, orders, events, seed, progress=terminal_progress())
-    as_of = REFERENCE_INSTANT.isoformat().replace("+00:00", "Z")
+    loaded = demo_data.load_synthetic(
+        store, customers, orders, events, seed, progress=terminal_progress()
+    )
+    as_of = loaded["reference_instant"].isoformat().replace("+00:00", "Z")
     _finish(app, loaded, as_of, fmt)
 
 
