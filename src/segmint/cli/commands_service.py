@@ -177,15 +177,15 @@ def demo_segments() -> list[SegmentDefinition]:
 def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
     """Load the data if needed, define the segments that are missing, reset the admin
     user's password; (customers, segments created, password)."""
-    from segmint.demo.complete_journey import data_dir, load_complete_journey
     from segmint.importing.report import terminal_progress
+    from segmint.services import demo_data
     from segmint.services import segments as segments_service
 
-    data_dir()
+    demo_data.require_complete_journey()
     store.init()
-    if store.stats()["orders"] == 0:
+    if not demo_data.complete_journey_loaded(store):
         click.echo("loading Complete Journey (a minute or two, once)…", err=True)
-        load_complete_journey(store, progress=terminal_progress())
+        demo_data.load_complete_journey(store, progress=terminal_progress())
     created = []
     for definition in demo_segments():
         if segments_service.find_segment(store, definition.code) is None:
