@@ -32,8 +32,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segmint.compile.sql import SqlCompiler
+from segmint.engine import windows
 from segmint.engine.plans import SegmentPlan, layers, load_plans, q, utc, with_dependents, x
-from segmint.engine.windows import WindowSpec, due_query
+from segmint.engine.windows import WindowSpec
 from segmint.rules.schema import Schema
 from segmint.store import memberships
 from segmint.store.base import Store
@@ -42,7 +43,7 @@ from segmint.store.sqltext import Fragment, fixed, ident, render
 #: progress(step, done, total) after each committed batch.
 Progress = Callable[[str, int, int], None]
 
-BATCH_SIZE = 100_000
+BATCH_SIZE = 250_000
 WIDE, TARGET, DUE_WIDE, DUE, CHANGED = (
     "segmint_m_wide",
     "segmint_m_target",
@@ -97,6 +98,37 @@ def _in_ids(column: str, ids_table: str | None) -> Fragment:
     return fixed(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(ids_table)))
 
 
+@dataclass
+class Targets:
+    """A layer's target as SQL over the temp tables WIDE and DUE_WIDE: ``rows`` selects
+    ``(segment_code, customer_id, reason)``, ``due`` selects ``(segment_code,
+    customer_id, due_at)`` (None: no windowed segment), both with ``params``."""
+
+    rows: str | None
+    due: str | None
+    params: dict[str, object]
+
+    def materialize(self, store: Store, only_ids: str | None = None) -> None:
+        """Fill TARGET and DUE (for the customers of the staged ``only_ids`` table, or
+        all)."""
+        scope = _in_ids("u.customer_id", only_ids)
+        for table, sql in ((TARGET, self.rows), (DUE, self.due)):
+            if sql is not None:
+                x(
+                    store,
+                    render(
+                        "INSERT INTO {t} SELECT * FROM ({q}) AS u WHERE {s}",
+                        t=ident(table),
+                        q=fixed(sql),
+                        s=scope,
+                    ),
+                    self.params,
+                )
+        if store.dialect == "postgres":
+            store.execute("ANALYZE segmint_m_target")
+            store.execute("ANALYZE segmint_m_due")
+
+
 def build_targets(
     store: Store,
     schema: Schema,
@@ -104,16 +136,31 @@ def build_targets(
     now: dt.datetime,
     *,
     ids_table: str | None = None,
-) -> None:
+    materialize: bool = True,
+) -> Targets:
     """Fill temp tables TARGET (who should be in) and DUE (next due instants) for
     ``plans`` (one layer) at ``now``: one fused pass over the store (restricted to the
-    customers of ``ids_table`` when given)."""
+    customers of ``ids_table`` when given). With ``materialize=False`` only the wide
+    results are stored; the caller materializes (some of) them with the returned
+    :class:`Targets`."""
     codes = [p.code for p in plans]
     rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
-    _recreate(store, WIDE, [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules)))])
+    specs = {p.code: p.window for p in plans if p.window is not None}
+    # The due instants' aggregates ride along in the rules' grouped subqueries.
+    fused = windows.fused_values(specs) if specs and rules else None
+    values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
+    _recreate(
+        store,
+        WIDE,
+        [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values],
+    )
     if rules:
         compiled = SqlCompiler(store.dialect, schema).compile_many(
-            rules, now, only_ids_in=ids_table
+            rules,
+            now,
+            only_ids_in=ids_table,
+            ordered=False,
+            values=[a for _, _, a in fused or ()],
         )
         store.execute(
             render("INSERT INTO segmint_m_wide {q}", q=fixed(compiled.sql)), compiled.params
@@ -148,37 +195,30 @@ def build_targets(
         ),
         params,
     )[0][0]
+    rows: str | None = None
     if not manual:
         # No includes or excludes: the rule matches are the target as they are.
         if rules:
-            x(
-                store,
-                render(
-                    "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, 'rule' "
-                    "FROM ({parts}) AS u",
-                    parts=fixed(" UNION ALL ".join(parts[:-1])),
-                ),
-                params,
+            rows = render(
+                "SELECT u.segment_code, u.customer_id, CAST('rule' AS TEXT) AS reason "
+                "FROM ({parts}) AS u",
+                parts=fixed(" UNION ALL ".join(parts[:-1])),
             )
     else:
-        x(
-            store,
-            render(
-                "INSERT INTO segmint_m_target SELECT u.segment_code, u.customer_id, "
-                "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END "
-                "FROM ({parts}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
-                "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
-                "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
-                parts=fixed(" UNION ALL ".join(parts)),
-            ),
-            params,
+        rows = render(
+            "SELECT u.segment_code, u.customer_id, "
+            "CASE WHEN MAX(u.inc) = 1 THEN 'manual' ELSE 'rule' END AS reason "
+            "FROM ({parts}) AS u WHERE NOT EXISTS (SELECT 1 FROM segment_manual "
+            "AS e WHERE e.mode = 'exclude' AND e.segment_code = u.segment_code "
+            "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
+            parts=fixed(" UNION ALL ".join(parts)),
         )
-    _build_due(
-        store, schema, {p.code: p.window for p in plans if p.window is not None}, now, ids_table
-    )
-    if store.dialect == "postgres":
-        store.execute("ANALYZE segmint_m_target")
-        store.execute("ANALYZE segmint_m_due")
+    columns = None if fused is None else {(c, k): f"v_{i}" for i, (c, k, _) in enumerate(fused)}
+    due = _build_due(store, schema, specs, now, ids_table, params, columns)
+    targets = Targets(rows, due, params)
+    if materialize:
+        targets.materialize(store)
+    return targets
 
 
 def _build_due(
@@ -187,57 +227,70 @@ def _build_due(
     specs: Mapping[str, WindowSpec],
     now: dt.datetime,
     ids_table: str | None,
-) -> None:
+    params: dict[str, object],
+    columns: Mapping[tuple[str, windows.Key], str] | None,
+) -> str | None:
+    """Fill DUE_WIDE (one column per windowed segment) and return the SQL unpivoting it
+    (its parameters added to ``params``); None without windowed segments. With
+    ``columns`` (the fused pass's due aggregates in WIDE) no collection is read again."""
     _recreate(
         store, DUE, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")]
     )
     if not specs:
-        return
-    sql, params, codes = due_query(specs, now, schema.timezone, ids_table, store.dialect)
-    columns = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
-    _recreate(store, DUE_WIDE, columns)
-    x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), params)
+        return None
+    if columns is not None:
+        sql, due_params, codes = windows.due_from_wide(specs, now, schema.timezone, columns, WIDE)
+    else:
+        sql, due_params, codes = windows.due_query(
+            specs, now, schema.timezone, ids_table, store.dialect
+        )
+    _recreate(
+        store, DUE_WIDE, [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
+    )
+    x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), due_params)
     parts = [
         render(
-            "SELECT CAST($c{i} AS TEXT), id, due_{i} FROM segmint_m_duew WHERE due_{i} IS NOT NULL",
+            "SELECT CAST($dc{i} AS TEXT) AS segment_code, id AS customer_id, due_{i} AS due_at "
+            "FROM segmint_m_duew WHERE due_{i} IS NOT NULL",
             i=fixed(str(i)),
         )
         for i in range(len(codes))
     ]
-    x(
-        store,
-        render("INSERT INTO segmint_m_due {q}", q=fixed(" UNION ALL ".join(parts))),
-        {f"c{i}": c for i, c in enumerate(codes)},
-    )
+    params.update({f"dc{i}": c for i, c in enumerate(codes)})
+    return " UNION ALL ".join(parts)
 
 
-def changed_customers(store: Store, codes: Sequence[str]) -> int:
+def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> int:
     """Fill temp table CHANGED (``id``) with every customer whose memberships (or reason)
-    or due instants of ``codes`` differ from the temp targets, in ONE statement over all
-    customers; returns how many. The batches then write only those customers: a refresh
-    that changes nothing writes nothing but its checkpoint, one that changes a few writes
-    them in one small transaction."""
+    or due instants of ``codes`` differ from ``targets``, in ONE statement over all
+    customers (the targets are read where they are computed, not copied); returns how
+    many. The batches then write only those customers: a refresh that changes nothing
+    writes nothing but its checkpoint, one that changes a few writes them in one small
+    transaction."""
     _recreate(store, CHANGED, [("id", "TEXT")])
+    empty_rows = "SELECT CAST(NULL AS TEXT) AS segment_code, CAST(NULL AS TEXT) AS customer_id"
+    rows = targets.rows or f"{empty_rows}, CAST(NULL AS TEXT) AS reason WHERE FALSE"
+    due = targets.due or f"{empty_rows}, CAST(NULL AS TIMESTAMP) AS due_at WHERE FALSE"
     x(
         store,
         render(
             "INSERT INTO {ch} SELECT DISTINCT u.id FROM ("
-            "SELECT COALESCE(t.customer_id, m.customer_id) AS id FROM {t} AS t FULL OUTER JOIN "
+            "SELECT COALESCE(t.customer_id, m.customer_id) AS id FROM ({t}) AS t FULL OUTER JOIN "
             "(SELECT * FROM memberships AS m WHERE {cm}) AS m "
             "ON t.segment_code = m.segment_code AND t.customer_id = m.customer_id "
             "WHERE m.customer_id IS NULL OR t.customer_id IS NULL OR t.reason <> m.reason "
-            "UNION ALL SELECT COALESCE(t.customer_id, d.customer_id) FROM {d} AS t "
+            "UNION ALL SELECT COALESCE(t.customer_id, d.customer_id) FROM ({d}) AS t "
             "FULL OUTER JOIN (SELECT * FROM segment_due AS d WHERE {cd}) AS d "
             "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
             "WHERE t.customer_id IS NULL OR d.customer_id IS NULL OR t.due_at <> d.due_at"
             ") AS u",
             ch=ident(CHANGED),
-            t=ident(TARGET),
-            d=ident(DUE),
+            t=fixed(rows),
+            d=fixed(due),
             cm=store._in_list(fixed("m.segment_code"), "codes"),
             cd=store._in_list(fixed("d.segment_code"), "codes"),
         ),
-        {"codes": list(codes)},
+        {**targets.params, "codes": list(codes)},
     )
     if store.dialect == "postgres":
         store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
@@ -382,11 +435,15 @@ def _execute(
                     if done_upto in starts
                     else [(done_upto, None)]
                 )
-            build_targets(store, schema, [plans[c] for c in layer], as_of)
+            targets = build_targets(
+                store, schema, [plans[c] for c in layer], as_of, materialize=False
+            )
             # Only customers whose rows differ are written (the difference is against the
             # current rows, so ranges applied before a kill have none left). A few: one
             # transaction; none: just the checkpoint.
-            changed = changed_customers(store, layer)
+            changed = changed_customers(store, layer, targets)
+            if changed:
+                targets.materialize(store, CHANGED)
             if changed <= batch_size:
                 todo = [(None, None)]
             for done, (lo, hi) in enumerate(todo, start=1):

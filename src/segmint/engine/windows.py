@@ -30,13 +30,22 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from segmint.model.profile import Profile
 from segmint.rules import CheckedRule, timeutil
-from segmint.rules.ast import Duration, Literal, RelativeTime, Within, walk
+from segmint.rules.ast import (
+    Aggregate,
+    Compare,
+    Duration,
+    Literal,
+    Path,
+    RelativeTime,
+    Within,
+    walk,
+)
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store.sqltext import Fragment, fixed, ident, render
 
@@ -196,6 +205,7 @@ def global_due(spec: WindowSpec, now: dt.datetime, timezone: str) -> dt.datetime
 
 #: A duration as SQL sees it: ("x", timedelta) for h/d/w, ("m", months) for m/y.
 _Key = tuple[str, Any]
+Key = _Key
 
 
 def _key(duration: Duration) -> _Key:
@@ -276,13 +286,35 @@ def due_query(
                 g=ident(f"g_{coll}"),
             )
         )
+    outputs = _outputs(
+        specs, now, timezone, params, first, lambda coll, key: f"g_{coll}.{columns[(coll, key)]}"
+    )
+    sql = render(
+        "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
+        outputs=fixed(", ".join(outputs)),
+        joins=fixed(" ".join(joins)),
+        scope=_in_ids("c.id", ids_table),
+    )
+    return fixed(sql), params, list(specs)
+
+
+def _outputs(
+    specs: Mapping[str, WindowSpec],
+    now: dt.datetime,
+    timezone: str,
+    params: dict[str, object],
+    first: Callable[[str, _Key], str],
+    collection_due: Callable[[str, _Key], str],
+) -> list[str]:
+    """One ``due_<i>`` column per segment of ``specs``: the LEAST of its candidates —
+    ``collection_due(coll, key)`` (the collection's next instant, NULL: none), the
+    customer fields' and the customer-independent ones."""
     outputs = []
-    codes = list(specs)
-    for index, code in enumerate(codes):
+    for index, code in enumerate(specs):
         spec = specs[code]
         parts: list[str] = []
         for coll in spec.collections:
-            parts += [f"g_{coll}.{columns[(coll, _key(du))]}" for du in spec.durations]
+            parts += [collection_due(coll, _key(du)) for du in spec.durations]
         for name in spec.fields:
             column = f'c."attr_{name[11:]}"' if name.startswith("attributes.") else f'c."{name}"'
             for du in spec.durations:
@@ -298,13 +330,68 @@ def due_query(
             f"CASE WHEN {least} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {least} END "
             f"AS due_{index}"
         )
-    sql = render(
-        "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
-        outputs=fixed(", ".join(outputs)),
-        joins=fixed(" ".join(joins)),
-        scope=_in_ids("c.id", ids_table),
+    return outputs
+
+
+def fused_values(specs: Mapping[str, WindowSpec]) -> list[tuple[str, _Key, Aggregate]] | None:
+    """The collection part of the due instants as aggregates the rules' own fused pass can
+    compute (``compile_many(values=…)``): for every (collection, duration D) read,
+    ``MIN(time WHERE time >= -D)`` — its ``+ D`` is the smallest ``v + D >= now``, i.e.
+    exactly what :func:`due_query` computes with ``MIN(CASE …)``. Only for h/d/w (a
+    calendar duration's first instant is not ``v + D``): None when any spec has one."""
+    found: dict[tuple[str, _Key], Duration] = {}
+    for spec in specs.values():
+        for du in spec.durations:
+            key = _key(du)
+            if key[0] != "x":
+                return None
+            for coll in spec.collections:
+                found.setdefault((coll, key), du)
+    values = []
+    for (coll, key), du in sorted(found.items(), key=repr):
+        field = TIME_FIELDS[coll]
+        ago = RelativeTime(ago=du if du.amount else None)
+        where = Compare(op=">=", left=Path(parts=(field,)), right=ago)
+        values.append((coll, key, Aggregate("MIN", (coll,), field, where)))
+    return values
+
+
+def due_from_wide(
+    specs: Mapping[str, WindowSpec],
+    now: dt.datetime,
+    timezone: str,
+    columns: Mapping[tuple[str, _Key], str],
+    wide: str,
+) -> tuple[Fragment, dict[str, object], list[str]]:
+    """Like :func:`due_query`, but over a table ``wide`` (``id`` and the columns of
+    :func:`fused_values`, named by ``columns``) that the rules' fused pass filled: no
+    collection is read again (customers only when a rule compares a timestamp field)."""
+    params: dict[str, object] = {"now": now, "now1": now + MICRO}
+    names: dict[_Key, str] = {}
+
+    def first(column: str, key: _Key) -> str:
+        assert key[0] == "x"
+        if key not in names:
+            names[key] = f"dd{len(names)}"
+            params[names[key]] = key[1]
+        return f"({column} + ${names[key]})"
+
+    outputs = _outputs(
+        specs,
+        now,
+        timezone,
+        params,
+        first,
+        lambda coll, key: first(f"w.{columns[(coll, key)]}", key),
     )
-    return fixed(sql), params, codes
+    join = " JOIN customers AS c ON c.id = w.id" if any(s.fields for s in specs.values()) else ""
+    sql = render(
+        "SELECT w.id, {outputs} FROM {wide} AS w{join}",
+        outputs=fixed(", ".join(outputs)),
+        wide=ident(wide),
+        join=fixed(join),
+    )
+    return fixed(sql), params, list(specs)
 
 
 def _in_ids(column: str, ids_table: str | None) -> Fragment:
