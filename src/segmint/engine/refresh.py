@@ -416,25 +416,11 @@ def _execute(
     start_layer = int(str(checkpoint.get("layer", 0)))
     after = checkpoint.get("after")
     ordered = layers(plans, [c for c in run_codes if c in plans])
-    bounds = _boundaries(store, batch_size)
-    ranges: list[tuple[str | None, str | None]] = list(
-        zip([None, *bounds], [*bounds, None], strict=True)
-    )
+    ranges: list[tuple[str | None, str | None]] | None = None  # computed when needed
     try:
         for index, layer in enumerate(ordered):
             if index < start_layer:
                 continue
-            todo = ranges
-            if index == start_layer and after is not None:
-                # Continue after the checkpoint; ids are compared by the database only
-                # (its collation), so find the boundary rather than comparing in Python.
-                done_upto = str(after)
-                starts = [lo for lo, _ in ranges]
-                todo = (
-                    ranges[starts.index(done_upto) :]
-                    if done_upto in starts
-                    else [(done_upto, None)]
-                )
             targets = build_targets(
                 store, schema, [plans[c] for c in layer], as_of, materialize=False
             )
@@ -444,8 +430,23 @@ def _execute(
             changed = changed_customers(store, layer, targets)
             if changed:
                 targets.materialize(store, CHANGED)
-            if changed <= batch_size:
-                todo = [(None, None)]
+            todo: list[tuple[str | None, str | None]] = [(None, None)]
+            if changed > batch_size:
+                if ranges is None:
+                    bounds = _boundaries(store, batch_size)
+                    ranges = list(zip([None, *bounds], [*bounds, None], strict=True))
+                todo = ranges
+                if index == start_layer and after is not None:
+                    # Continue after the checkpoint; ids are compared by the database
+                    # only (its collation), so find the boundary rather than comparing
+                    # in Python.
+                    done_upto = str(after)
+                    starts = [lo for lo, _ in ranges]
+                    todo = (
+                        ranges[starts.index(done_upto) :]
+                        if done_upto in starts
+                        else [(done_upto, None)]
+                    )
             for done, (lo, hi) in enumerate(todo, start=1):
                 scope = memberships.Scope(after=lo, upto=hi, ids_table=CHANGED)
                 mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
