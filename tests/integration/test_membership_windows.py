@@ -160,3 +160,41 @@ def test_next_due_python_strictness_and_future_items() -> None:
     spec_w = window_spec(check(parse("last_order_at WITHIN 30d"), schema), schema)
     assert spec_w is not None
     assert next_due(spec_w, future, now, "UTC") == now + dt.timedelta(days=2)
+
+
+def test_catch_up_replays_several_instants_of_one_customer_in_order(store: Store) -> None:
+    """A worker far behind replays each customer's timeline: an order dated in the future
+    becomes current (entry), then turns 30 days old (exit), both at their exact instants
+    and in that order in the change feed; a dependent segment follows at each instant."""
+    customers(store, ["c1"])
+    orders(
+        store,
+        [
+            ("o1", "c1", "2024-04-01T00:00:00Z", "paid", 10),
+            ("o2", "c1", "2024-05-20T08:30:00.000001Z", "paid", 10),
+        ],
+    )
+    add_segment(store, "d30", "rule", "EXISTS(orders WHERE placed_at WITHIN 30d)")
+    add_segment(store, "follows", "rule", "IN SEGMENT 'd30'")
+    refresh_segments(store, None, dt.datetime(2024, 5, 1, tzinfo=UTC))
+    assert members(store, "d30") == {}  # o1 is exactly 30 days old, o2 not placed yet
+
+    report = run_worker(store, dt.datetime(2024, 9, 1, tzinfo=UTC))
+    became_current = dt.datetime(2024, 5, 20, 8, 30, 0, 1, tzinfo=UTC)
+    turned_old = became_current + dt.timedelta(days=30)
+    assert enters(store, "d30") == [("c1", became_current, "window")]
+    assert exits(store, "d30") == [("c1", turned_old, "window")]
+    assert enters(store, "follows") == [("c1", became_current, "window")]
+    assert exits(store, "follows") == [("c1", turned_old, "window")]
+    assert report.entered == 2 and report.exited == 2
+    feed = store._q('SELECT segment_code, change, "at" FROM membership_history ORDER BY seq')
+    assert [(str(c), str(h)) for c, h, _ in feed] == [
+        ("d30", "enter"),
+        ("follows", "enter"),
+        ("d30", "exit"),
+        ("follows", "exit"),
+    ]
+    assert [a for _, _, a in feed] == sorted(a for _, _, a in feed)
+    # nothing left due before the as_of: a second pass changes nothing
+    again = run_worker(store, dt.datetime(2024, 9, 1, tzinfo=UTC))
+    assert again.entered == again.exited == 0
