@@ -409,14 +409,8 @@ class ExplainOut(BaseModel):
 # ---- evaluate -------------------------------------------------------------------------------
 
 
-class CartLineIn(Strict):
-    sku: Text | None = None
-    product_name: Text | None = None
-    brand: Text | None = None
-    category: Text | None = None
-    quantity: Quantity | None = None
-    unit_price: Money | None = None
-    amount: Money | None = None
+class CartLineIn(OrderLineIn):
+    """A cart line: the fields of an order line (RULES.md §1, ``cart.lines``)."""
 
 
 class CartIn(Strict):
