@@ -58,16 +58,8 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=5_000_000)
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--db", type=Path, default=None)
-    args = parser.parse_args()
-
+def open_db(args: argparse.Namespace) -> DuckDBStore:
+    """The cached synthetic store for these sizes (generated once into bench/.data/)."""
     db = args.db or Path(__file__).parent / ".data" / (
         f"synthetic-{args.customers}-{args.orders}-{args.events}-{args.seed}.duckdb"
     )
@@ -79,6 +71,21 @@ def main() -> None:
         start = time.perf_counter()
         load_synthetic(store, args.customers, args.orders, args.events, args.seed)
         print(f"generated and loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return store
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=5_000_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--db", type=Path, default=None)
+    args = parser.parse_args()
+
+    store = open_db(args)
+    db = Path(store.path)
     stats = store.stats()
     schema = store.rule_schema()
     compiler = SqlCompiler("duckdb", schema)

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_match import machine, timed
+from bench_match import machine, open_db, timed
 from rulesets import FUSED_BASELINE, REFERENCE_NOW, RULES, baseline_params
 from segmint.demo.synthetic import load_synthetic
 from segmint.services.membership import refresh_segments
@@ -175,21 +175,6 @@ def small_change(store: Store, count: int, tag: str, seed: int) -> None:
     import_arrow(
         store, "orders", order_table(orders, rng), source="bench", progress=lambda *a: None
     )
-
-
-def open_db(args: argparse.Namespace) -> DuckDBStore:
-    db = args.db or Path(__file__).parent / ".data" / (
-        f"synthetic-{args.customers}-{args.orders}-{args.events}-{args.seed}.duckdb"
-    )
-    db.parent.mkdir(parents=True, exist_ok=True)
-    fresh = not db.exists()
-    store = DuckDBStore(str(db))
-    store.init()
-    if fresh:
-        start = time.perf_counter()
-        load_synthetic(store, args.customers, args.orders, args.events, args.seed)
-        print(f"generated and loaded in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    return store
 
 
 def bench_postgres(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
