@@ -14,7 +14,8 @@ comparison with a null operand is false, each atom is a real ``bool``), strings 
 as SQL ``lower()`` does (:func:`segmint.rules.text.lower`), exact decimals, ``AVG(x) op v``
 as ``SUM(x) op v * COUNT(x)`` with ``COUNT > 0``, empty collections give COUNT/SUM 0 and
 AVG/MIN/MAX null, request context from a :class:`~segmint.model.profile.RequestContext`
-(``None``: context fields are null, the cart is empty).
+(``None``: context fields are null, the cart is empty). ``user_groups`` is the explicit
+list plus ``Profile.inherited_groups`` (set by the caller with ``Profile.set_segments``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from segmint.rules.ast import (
     Within,
     walk,
 )
+from segmint.rules.groups import FIELD as GROUPS_FIELD
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
 from segmint.rules.text import lower as sql_lower
 
@@ -78,6 +80,18 @@ _ITEM = "_i"
 def _list_has(items: list[Any], needle: str) -> bool:
     """Case-insensitive membership of a string in a list of strings (nulls never match)."""
     return any(x is not None and sql_lower(x) == needle for x in items)
+
+
+def _effective_groups(profile: Profile) -> list[Any] | None:
+    """The field ``user_groups``: the explicit list as stored, then each inherited group
+    it does not already hold (ignoring case); null when neither exists (docs/rules.md)."""
+    explicit: list[Any] | None = profile.fields.get("user_groups")
+    inherited = profile.inherited_groups
+    if not inherited:
+        return explicit
+    base = list(explicit or ())
+    held = {sql_lower(g) for g in base if g is not None}
+    return base + [g for g in inherited if sql_lower(g) not in held]
 
 
 def _avg(values: list[Any]) -> Any:
@@ -193,6 +207,8 @@ class _Gen:
                 props = ast.Attribute(_name(_ITEM), "properties", ast.Load())
                 return _method(props, "get", ast.Constant(parts[1]))
             return ast.Attribute(_name(_ITEM), parts[0], ast.Load())
+        if parts == (GROUPS_FIELD,):
+            return _call("_groups", _name("p"))  # explicit and inherited groups
         if len(parts) == 1 and parts[0] in CUSTOMER_FIELDS:
             self.uses.add("fields")
             return _method(_name("_f"), "get", ast.Constant(parts[0]))
@@ -450,6 +466,7 @@ class _Gen:
             "_utc": _as_utc,
             "_empty_ctx": RequestContext,
             "_list_has": _list_has,
+            "_groups": _effective_groups,
             "_lower": sql_lower,
             "_avg": _avg,
             "len": len,

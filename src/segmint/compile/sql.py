@@ -26,7 +26,13 @@ When every aggregate of a collection is filtered, the grouped subquery also gets
 ``WHERE <filter 1> OR <filter 2> …`` so rows no aggregate counts are never grouped.
 
 ``IN SEGMENT 'code'`` reads ``segment_members(segment_code, customer_id)``: the table or
-view of CURRENT memberships that the segments feature provides.
+view of CURRENT memberships that the segments feature provides. The field ``user_groups``
+is the explicit column plus the groups inherited from memberships of segments targetable
+at ``now``, read from ``segment_groups(segment_code, customer_id, user_group, active,
+starts_at, ends_at)``. The list is never built: its two tests are compiled over its two
+parts (``CONTAINS p``: the explicit list holds p OR an inherited group is p; ``IS NULL``:
+the explicit list is NULL AND no group is inherited), which is exact because no rule can
+observe an order or a duplicate in a list.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ from segmint.rules.ast import (
     TextMatch,
     Within,
 )
+from segmint.rules.groups import FIELD as GROUPS_FIELD
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.rules.text import lower as sql_lower
 
@@ -230,8 +237,52 @@ class _Visitor:
             return _atom(_all([*value.guards, _any(eqs)]))
         return _atom(exp.In(this=value.num, expressions=[i.num for i in items]))
 
+    # --- user_groups: explicit column + groups inherited from targetable segments --------
+
+    def _is_groups(self, value: NValue, scope: str | None) -> bool:
+        return scope is None and isinstance(value, Path) and value.parts == (GROUPS_FIELD,)
+
+    def _inherited(self, group: exp.Expr | None) -> exp.Expr:
+        """``EXISTS`` a membership of a segment targetable at ``now`` (``[starts_at,
+        ends_at)``, active) [whose group, lower-cased, is ``group``]: the inherited part of
+        ``user_groups``, read like ``IN SEGMENT`` from the memberships as materialized."""
+        if not self.segment_memberships:
+            raise CompileError(
+                f"'{GROUPS_FIELD}' includes the groups inherited from segment memberships, "
+                "which this query may not read"
+            )
+
+        def column(name: str) -> exp.Expr:
+            return exp.column(name, "ug", quoted=True)
+
+        now = self.bind(self.now)
+        conditions: list[exp.Expr] = [
+            exp.EQ(this=column("customer_id"), expression=exp.column("id", _CUSTOMER, quoted=True)),
+            column("active"),
+            exp.Or(
+                this=exp.Is(this=column("starts_at"), expression=exp.Null()),
+                expression=exp.LTE(this=column("starts_at"), expression=now),
+            ),
+            exp.Or(
+                this=exp.Is(this=column("ends_at"), expression=exp.Null()),
+                expression=exp.GT(this=column("ends_at"), expression=now.copy()),
+            ),
+        ]
+        if group is not None:
+            conditions.append(exp.EQ(this=exp.Lower(this=column("user_group")), expression=group))
+        table = exp.to_table("segment_groups").as_("ug")
+        return exp.Exists(
+            this=exp.select(exp.Literal.number(1)).from_(table).where(_all(conditions))
+        )
+
+    def _explicit_groups(self) -> exp.Expr:
+        return exp.column(GROUPS_FIELD, _CUSTOMER, quoted=True)
+
     def visit_IsNull(self, node: IsNull, scope: str | None) -> exp.Expr:
         value = node.value
+        if self._is_groups(value, scope):  # no explicit list and no inherited group
+            explicit = exp.Is(this=self._explicit_groups(), expression=exp.Null())
+            return exp.And(this=explicit, expression=exp.Not(this=self._inherited(None)))
         if isinstance(value, Aggregate) and value.func in ("COUNT", "SUM", "EXISTS"):
             return exp.false()
         if isinstance(value, Aggregate) and value.func == "AVG":
@@ -241,7 +292,11 @@ class _Visitor:
 
     def visit_TextMatch(self, node: TextMatch, scope: str | None) -> exp.Expr:
         is_list = value_type(node.value, self.schema, scope) == FieldType.STRING_LIST
-        value = self.operand(node.value, scope, lower=not is_list)
+        groups = self._is_groups(node.value, scope)
+        if groups:
+            value = _Operand(self._explicit_groups())
+        else:
+            value = self.operand(node.value, scope, lower=not is_list)
         pattern = self.operand(node.pattern, scope, lower=True)
         if value.den is not None or pattern.den is not None:
             raise CompileError(f"{node.op} does not apply to an average")
@@ -250,6 +305,8 @@ class _Visitor:
             if node.op != "CONTAINS":
                 raise CompileError(f"{node.op} does not apply to a list")
             test = dialects.list_contains(self.dialect, value.num, pattern.num)
+            if groups:
+                test = exp.Or(this=test, expression=self._inherited(pattern.num.copy()))
         elif node.op == "CONTAINS":
             # A position test, not LIKE: the pattern needs no escaping of % and _.
             position = exp.StrPosition(this=value.num, substr=pattern.num)
@@ -341,6 +398,11 @@ class _Visitor:
                 column = exp.column("properties", quoted=True)
                 return dialects.json_text(self.dialect, column, parts[1], self.bind)
             return exp.column(parts[0], quoted=True)
+        if parts == (GROUPS_FIELD,):
+            # Never the explicit column alone: the field includes inherited groups.
+            raise CompileError(
+                f"'{GROUPS_FIELD}' can only be tested with CONTAINS or IS NULL in SQL"
+            )
         if len(parts) == 1 and parts[0] in CUSTOMER_FIELDS:
             return exp.column(parts[0], _CUSTOMER, quoted=True)
         if parts[0] == "attributes" and ATTRIBUTE_NAME.match(parts[1]):
@@ -456,8 +518,9 @@ class SqlCompiler:
     ) -> CompiledQuery:
         """``SELECT c.id FROM customers c … WHERE <rule> ORDER BY c.id``.
 
-        With ``segment_memberships=False`` a rule using ``IN SEGMENT`` raises
-        :class:`CompileError` (for callers that run where ``segment_members`` is absent).
+        With ``segment_memberships=False`` a rule using ``IN SEGMENT`` or ``user_groups``
+        (inherited groups) raises :class:`CompileError` (for callers that run where
+        ``segment_members`` / ``segment_groups`` are absent).
         """
         visitor = _Visitor(self.dialect, self.schema, now, segment_memberships)
         condition = visitor.rule(self._normalizer.rule(rule), None)

@@ -9,6 +9,7 @@ Conventions shared by every layer:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -86,8 +87,12 @@ class Profile:
     """A customer with everything a rule can read about them.
 
     ``fields`` holds the built-in customer fields by name (RULES.md §1, ``tags`` and
-    ``user_groups`` as lists); ``attributes`` the custom attributes by name.
-    ``segments`` is the set of segment codes the customer is currently a member of.
+    ``user_groups`` as lists; ``user_groups`` there is the EXPLICIT list, as stored);
+    ``attributes`` the custom attributes by name. ``segments`` is the set of segment
+    codes the customer is a member of (memberships as materialized, what ``IN SEGMENT``
+    reads) and ``inherited_groups`` the groups of those segments that are targetable at
+    the evaluation instant (what ``user_groups`` adds to the explicit list). Whoever
+    evaluates sets both with :meth:`set_segments`.
     """
 
     id: str
@@ -98,3 +103,18 @@ class Profile:
     events: list[EventItem] = field(default_factory=list)
     wishlist: list[WishlistItem] = field(default_factory=list)
     segments: frozenset[str] = frozenset()
+    inherited_groups: tuple[str, ...] = ()
+
+    def set_segments(self, codes: Iterable[str], group_of: Mapping[str, str]) -> None:
+        """Set the memberships and the groups they give: ``group_of`` maps the code of
+        every segment targetable at the evaluation instant to its user group (codes
+        absent from it give no group). Groups are kept once each (ignoring case; segment
+        groups have the form of a code, so plain ``lower`` is exact) and sorted, so the
+        value does not depend on the order memberships were read in."""
+        self.segments = frozenset(codes)
+        groups: dict[str, str] = {}
+        for code in self.segments:
+            group = group_of.get(code)
+            if group is not None:
+                groups.setdefault(group.lower(), group)
+        self.inherited_groups = tuple(groups[k] for k in sorted(groups))

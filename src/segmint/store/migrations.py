@@ -143,10 +143,28 @@ def _v3(dialect: str) -> list[str]:
     ]
 
 
+def _v4(dialect: str) -> list[str]:
+    """Inherited user groups in rules: the view ``segment_groups`` (each membership with
+    its segment's group and targetability, what the rule field ``user_groups`` adds to
+    the explicit groups; the compiler applies ``now``), and ``segment_boundaries``: per
+    segment, the instant up to which its ``starts_at``/``ends_at`` boundaries have been
+    applied to the rules reading its group (the worker's record, so none is done twice;
+    no row: up to the segment's ``updated_at``, when a save last made them exact)."""
+    return [
+        """CREATE VIEW segment_groups AS
+            SELECT m.segment_code, m.customer_id, s.user_group, s.active, s.starts_at,
+                   s.ends_at
+            FROM memberships AS m JOIN segments AS s ON s.code = m.segment_code""",
+        """CREATE TABLE IF NOT EXISTS segment_boundaries (
+            segment_code TEXT PRIMARY KEY, done_until TIMESTAMP NOT NULL)""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _v1),
     Migration(2, "segments, memberships and their history", _v2),
     Migration(3, "service: api keys, users, sessions, anonymisation key", _v3),
+    Migration(4, "inherited user groups: segment_groups view, segment boundaries", _v4),
 ]
 
 

@@ -287,7 +287,23 @@ def profiles() -> list[Profile]:
     return [alice, bob, carol, dave, erin, frank]
 
 
-SEGMENTS = [("big-spenders", "alice"), ("big-spenders", "dave"), ("other", "bob")]
+SEGMENTS = [
+    ("big-spenders", "alice"),
+    ("big-spenders", "dave"),
+    ("other", "bob"),
+    ("ended", "carol"),
+    ("starting", "frank"),
+    ("off", "erin"),
+]
+#: code -> (user group, active, starts_at, ends_at): what `user_groups` inherits at NOW
+#: (`ended` ends at NOW, exclusive; `starting` starts at NOW, inclusive; `off` inactive).
+SEGMENT_GROUPS: dict[str, tuple[str, bool, dt.datetime | None, dt.datetime | None]] = {
+    "big-spenders": ("b2b", True, None, None),
+    "other": ("gold", True, None, None),
+    "ended": ("gold", True, None, NOW),
+    "starting": ("vip-club", True, NOW, None),
+    "off": ("gold", False, None, None),
+}
 
 
 # --- the database ------------------------------------------------------------------------
@@ -335,6 +351,8 @@ def ddl(dialect: str) -> list[str]:
         f"properties {js})",
         "CREATE TABLE wishlist_items (customer_id TEXT, sku TEXT, added_at TIMESTAMP)",
         "CREATE TABLE segment_members (segment_code TEXT, customer_id TEXT)",
+        "CREATE TABLE segment_groups (segment_code TEXT, customer_id TEXT, user_group TEXT, "
+        "active BOOLEAN, starts_at TIMESTAMP, ends_at TIMESTAMP)",
     ]
 
 
@@ -355,6 +373,7 @@ def rows(people: list[Profile]) -> dict[str, list[tuple[Any, ...]]]:
             "events",
             "wishlist_items",
             "segment_members",
+            "segment_groups",
         )
     }
     for pr in people:
@@ -410,6 +429,11 @@ def rows(people: list[Profile]) -> dict[str, list[tuple[Any, ...]]]:
         for w in pr.wishlist:
             out["wishlist_items"].append((pr.id, w.sku, naive(w.added_at)))
     out["segment_members"] = list(SEGMENTS)
+    out["segment_groups"] = [
+        (code, cid, group, active, naive(starts), naive(ends))
+        for code, cid in SEGMENTS
+        for group, active, starts, ends in [SEGMENT_GROUPS[code]]
+    ]
     return out
 
 
@@ -423,8 +447,13 @@ def load(execute_many: Any, execute: Any, dialect: str, people: list[Profile]) -
 
 
 def with_profile_segments(people: list[Profile]) -> list[Profile]:
+    targetable = {
+        code: group
+        for code, (group, active, starts, ends) in SEGMENT_GROUPS.items()
+        if active and (starts is None or starts <= NOW) and (ends is None or ends > NOW)
+    }
     for pr in people:
-        pr.segments = frozenset(code for code, cid in SEGMENTS if cid == pr.id)
+        pr.set_segments((code for code, cid in SEGMENTS if cid == pr.id), targetable)
     return people
 
 
@@ -488,6 +517,11 @@ def agreement_rules() -> dict[str, Any]:
         "tags_vip": TextMatch("CONTAINS", p("tags"), lit("vip")),
         "tags_not_vip": TextMatch("CONTAINS", p("tags"), lit("VIP"), negated=True),
         "groups_b2b": TextMatch("CONTAINS", p("user_groups"), lit("B2b")),
+        "groups_gold": TextMatch("CONTAINS", p("user_groups"), lit("GOLD")),
+        "groups_not_vip_club": TextMatch("CONTAINS", p("user_groups"), lit("vip-club"), True),
+        "groups_null": IsNull(p("user_groups")),
+        "groups_not_null": IsNull(p("user_groups"), negated=True),
+        "groups_field": TextMatch("CONTAINS", p("user_groups"), p("first_name")),
         "attr_age": cmp(">", "attributes.age", 30),
         "attr_age_between": Between(p("attributes.age"), lit(17), lit(30)),
         "attr_vip": BoolTest(p("attributes.vip")),

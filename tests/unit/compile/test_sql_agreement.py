@@ -96,6 +96,11 @@ EXPECTED = {
     "created_day_eq": ["alice"],
     "created_le_day": ["bob"],
     "tags_vip": ["alice", "erin"],
+    # explicit + inherited: `ended` (carol) ends at NOW, `starting` (frank) starts at NOW,
+    # `off` (erin) is inactive; bob's explicit list is empty, his group 'gold' inherited
+    "groups_gold": ["bob"],
+    "groups_null": ["carol", "erin"],
+    "groups_not_null": ["alice", "bob", "dave", "frank"],
     "total_spent_0": ["carol", "frank"],
     "total_spent_exact": ["erin"],
     "aov_eq": ["erin"],
