@@ -1,4 +1,5 @@
-"""``segmint worker``: apply time windows at their exact instants and reconcile."""
+"""``segmint worker``: apply time windows and segment boundaries at their exact instants,
+and reconcile."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def _summary(report: WorkerReport, now: dt.datetime) -> str:
         f"as of {now.isoformat()}: {report.processed} due evaluations at "
         f"{report.instants} instants; {report.entered} entered, {report.exited} exited"
     ]
+    if report.boundaries:
+        lines.append(
+            f"segment starts/ends applied to the rules reading their user groups: "
+            f"{report.boundaries} (segment, member) pairs"
+        )
     if report.refresh is not None:
         r = report.refresh
         resumed = " (resumed an interrupted run)" if r.resumed else ""

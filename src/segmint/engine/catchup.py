@@ -5,10 +5,17 @@ order turning 30 days old is one. Visiting them instant by instant through the d
 costs a round trip each. Instead, for a batch of due customers, the profiles and current
 memberships are loaded once, and each customer's timeline is replayed with the compiled
 predicates: pop the earliest due instant, evaluate the due segments (and those reading
-them through ``IN SEGMENT``) AT that instant, record any entry or exit at that exact
-instant, compute the next instant from that one, and repeat until the next one is after
-``now``. The changes are then written set-based in one transaction: history rows in
-chronological order, the final membership of each touched pair, and the new due instants.
+them through ``IN SEGMENT`` or their user group) AT that instant, record any entry or exit
+at that exact instant, compute the next instant from that one, and repeat until the next
+one is after ``now``. The changes are then written set-based in one transaction: history
+rows in chronological order, the final membership of each touched pair, and the new due
+instants.
+
+Segment boundaries (:func:`segmint.engine.groups.pending_boundaries`) are instants of the
+same timeline: at a segment's ``starts_at``/``ends_at`` its group starts/stops being
+inherited, so for a customer who is a member of it at that instant the segments reading
+its group are evaluated there. Every evaluation sees the groups targetable at its own
+instant (:meth:`SegmentPlan.groups_at`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from segmint.engine import windows
+from segmint.engine.groups import Boundaries
 from segmint.engine.plans import SegmentPlan, layers, q, with_dependents, x
 from segmint.model.profile import Profile
 from segmint.rules.schema import Schema
@@ -29,6 +37,7 @@ from segmint.store.base import Store
 from segmint.store.sqltext import fixed, render
 
 ENTER, EXIT = "enter", "exit"
+_DUE, _BOUNDARY = 0, 1
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class CatchUp:
     reasons: list[tuple[str, str, str]] = field(default_factory=list)  # reason-only moves
     instants: int = 0
     processed: int = 0
+    boundaries: int = 0  # (segment boundary, member) pairs applied
 
 
 def _want(
@@ -57,6 +67,7 @@ def _want(
     mode: str | None,
     members: Mapping[str, str],
     at: dt.datetime,
+    group_of: Mapping[str, str],
 ) -> str | None:
     if mode == "exclude":
         return None
@@ -65,7 +76,7 @@ def _want(
     predicate = plan.predicate()
     if predicate is None:
         return None
-    profile.segments = frozenset(members)
+    profile.set_segments(members, group_of)
     return "rule" if predicate(profile, at) else None
 
 
@@ -78,10 +89,15 @@ def replay(
     due: Mapping[str, dt.datetime],
     now: dt.datetime,
     result: CatchUp,
+    boundaries: Boundaries | None = None,
 ) -> None:
-    """Replay one customer's due instants up to ``now`` (``members`` is updated in place)."""
+    """Replay one customer's due instants (and the segment boundaries) up to ``now``
+    (``members`` is updated in place)."""
     cid = profile.id
-    heap = [(at, code) for code, at in due.items() if at <= now and code in plans]
+    # (instant, 0, code): the code is due; (instant, 1, code): a boundary of that segment
+    heap = [(at, _DUE, code) for code, at in due.items() if at <= now and code in plans]
+    if boundaries is not None:
+        heap += [(at, _BOUNDARY, code) for at, code in boundaries.events]
     heapq.heapify(heap)
     # every pair due now gets a new instant or none (a deleted or no longer windowed
     # segment loses its row), so the worker never sees the same row twice
@@ -89,15 +105,24 @@ def replay(
     before = dict(members)
     while heap:
         at = heap[0][0]
-        codes = set()
+        codes: set[str] = set()
         while heap and heap[0][0] == at:
-            codes.add(heapq.heappop(heap)[1])
+            _, kind, code = heapq.heappop(heap)
+            if kind == _DUE:
+                codes.add(code)
+                result.processed += 1
+            elif boundaries is not None and code in members:
+                # a member of the segment at its boundary: its group appears/disappears
+                codes |= boundaries.readers.get(code, frozenset())
+                result.boundaries += 1
+        if not codes:
+            continue
         result.instants += 1
-        result.processed += len(codes)
+        group_of = SegmentPlan.groups_at(plans, at)
         for layer in layers(plans, with_dependents(plans, codes)):
             for code in layer:
                 plan = plans[code]
-                want = _want(plan, profile, manual.get(code), members, at)
+                want = _want(plan, profile, manual.get(code), members, at, group_of)
                 have = members.get(code)
                 if have is None and want is not None:
                     result.changes.append(TimedChange(code, cid, ENTER, want, at))
@@ -110,7 +135,7 @@ def replay(
                 if plan.window is not None:
                     nxt = windows.next_due(plan.window, profile, at, schema.timezone)
                     if nxt is not None and nxt <= now:
-                        heapq.heappush(heap, (nxt, code))
+                        heapq.heappush(heap, (nxt, _DUE, code))
                     if nxt is None or nxt > now:
                         final_due[code] = nxt
     for code, nxt in final_due.items():
@@ -126,8 +151,10 @@ def catch_up(
     schema: Schema,
     customer_ids: Sequence[str],
     now: dt.datetime,
+    boundaries: Boundaries | None = None,
 ) -> CatchUp:
-    """Replay the due timelines of ``customer_ids`` up to ``now`` (reads only)."""
+    """Replay the due timelines of ``customer_ids`` (with the segment ``boundaries``) up
+    to ``now`` (reads only)."""
     result = CatchUp()
     profiles = store.load_profiles(customer_ids)
     in_ids = store._in_list(fixed("customer_id"), "ids")
@@ -153,7 +180,7 @@ def catch_up(
         if profile is None:  # deleted since it was scheduled: nothing can be due for it
             result.dues += [(code, cid, None) for code in due[cid]]
             continue
-        replay(plans, schema, profile, members[cid], manual[cid], due[cid], now, result)
+        replay(plans, schema, profile, members[cid], manual[cid], due[cid], now, result, boundaries)
     return result
 
 

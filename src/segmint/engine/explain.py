@@ -159,6 +159,9 @@ class _Explainer:
             phrase += f" ({matching} of {total} {'.'.join(node.collection)} match the WHERE)"
         elif isinstance(node, A.Path) and node.parts[0] in DERIVED_FIELDS:
             phrase += " (derived from successful orders)"
+        elif isinstance(node, A.Path) and node.parts == ("user_groups",):
+            inherited = ", ".join(f"'{g}'" for g in self.profile.inherited_groups) or "none"
+            phrase += f" (explicit, and inherited from targetable segments: {inherited})"
         return phrase
 
     def visit(self, rule: A.Rule, depth: int) -> bool:

@@ -148,7 +148,7 @@ def _python(
                 elif mode == "include":
                     want = "manual"
                 elif predicate is not None:
-                    profile.segments = frozenset(members[cid])
+                    profile.set_segments(members[cid], SegmentPlan.groups_at(plans, now))
                     want = "rule" if predicate(profile, now) else None
                 else:
                     want = None

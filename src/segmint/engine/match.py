@@ -8,7 +8,9 @@ from collections.abc import Iterator, Sequence
 
 from segmint.compile.python import compile_predicate
 from segmint.compile.sql import CompiledQuery, SqlCompiler
+from segmint.engine import groups
 from segmint.rules import CheckedRule
+from segmint.rules.groups import reads_user_groups
 from segmint.rules.schema import Schema
 from segmint.store.base import Store
 
@@ -37,9 +39,16 @@ def match_python(
     store: Store, checked: CheckedRule, now: dt.datetime, schema: Schema | None = None
 ) -> list[str]:
     predicate = compile_predicate(checked.rule, schema or store.rule_schema())
+    # Memberships (IN SEGMENT) and inherited groups (user_groups) only when the rule
+    # reads them: two small queries per batch otherwise saved.
+    memberships = bool(checked.segments) or reads_user_groups(checked.rule)
+    group_of = groups.targetable_groups(store, now) if memberships else {}
     members: list[str] = []
     for ids in _batches(store.customer_ids(), PROFILE_BATCH):
         profiles = store.load_profiles(ids)
+        if memberships:
+            for cid, codes in groups.memberships_of(store, ids).items():
+                profiles[cid].set_segments(codes, group_of)
         members.extend(cid for cid in ids if predicate(profiles[cid], now))
     return sorted(members)
 

@@ -5,17 +5,20 @@ Plans are cached by (code, kind, rule text, rule schema), so the incremental pat
 worker do not re-parse or re-compile a hundred rules for every new order; a changed
 definition or a newly registered attribute gives a new key.
 
-Dependencies: a rule's ``IN SEGMENT`` codes. :func:`layers` orders segments so that every
-segment comes after those it reads (each layer is one fused evaluation), and
-:func:`with_dependents` adds every segment that reads, directly or not, one being
-re-evaluated (their answer may change with it).
+Dependencies (:attr:`SegmentPlan.reads`): a rule's ``IN SEGMENT`` codes, and — for a rule
+reading ``user_groups``, whose value includes the groups inherited from memberships — the
+segments whose group it can observe (:func:`segmint.rules.groups.observed_groups`: those
+whose group is one it tests with ``CONTAINS 'literal'``, or every materialized segment for
+any other use). :func:`layers` orders segments so that every segment comes after those it
+reads (each layer is one fused evaluation), and :func:`with_dependents` adds every segment
+that reads, directly or not, one being re-evaluated (their answer may change with it).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,7 @@ from segmint.compile.python import Predicate, compile_predicate
 from segmint.engine.windows import WindowSpec, window_spec
 from segmint.errors import ConfigError
 from segmint.rules import CheckedRule, check, parse
+from segmint.rules.groups import observed_groups
 from segmint.rules.schema import Schema
 from segmint.store.base import Store, dollar_to_pyformat
 
@@ -52,27 +56,96 @@ def x(store: Store, sql: str, params: Mapping[str, Any] | None = None) -> None:
 
 
 @dataclass
+class _Compiled:
+    """What a plan derives from its rule text alone (cached across loads)."""
+
+    checked: CheckedRule | None
+    window: WindowSpec | None
+    #: groups the rule observes through ``user_groups``: None every group, empty none
+    observed: frozenset[str] | None
+    predicate: Predicate | None = None
+
+
+@dataclass
 class SegmentPlan:
     code: str
     kind: str
     checked: CheckedRule | None  # None for the manual kind
     window: WindowSpec | None
     schema: Schema
-    _predicate: Predicate | None = field(default=None, repr=False)
+    #: the segment's user group and what makes it targetable (its group is inherited
+    #: by its members only while targetable)
+    group: str = ""
+    active: bool = True
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    #: materialized segments whose group this rule can observe (set by load_plans)
+    group_reads: frozenset[str] = frozenset()
+    _compiled: _Compiled | None = field(default=None, repr=False)
+
+    @property
+    def segment_reads(self) -> frozenset[str]:
+        return self.checked.segments if self.checked is not None else frozenset()
 
     @property
     def reads(self) -> frozenset[str]:
-        return self.checked.segments if self.checked is not None else frozenset()
+        """Every segment whose memberships this rule reads: IN SEGMENT and user groups."""
+        return self.segment_reads | self.group_reads
+
+    @property
+    def observed(self) -> frozenset[str] | None:
+        if self._compiled is not None:
+            return self._compiled.observed
+        return observed_groups(self.checked.rule) if self.checked is not None else frozenset()
+
+    def targetable(self, now: dt.datetime) -> bool:
+        """Active and within ``[starts_at, ends_at)`` (the model's ``is_targetable`` without
+        a store: inherited groups have no store context)."""
+        return (
+            self.active
+            and (self.starts_at is None or self.starts_at <= now)
+            and (self.ends_at is None or now < self.ends_at)
+        )
 
     def predicate(self) -> Predicate | None:
         if self.checked is None:
             return None
-        if self._predicate is None:
-            self._predicate = compile_predicate(self.checked.rule, self.schema)
-        return self._predicate
+        holder = self._compiled
+        if holder is None:
+            holder = self._compiled = _Compiled(self.checked, self.window, self.observed)
+        if holder.predicate is None:
+            holder.predicate = compile_predicate(self.checked.rule, self.schema)
+        return holder.predicate
+
+    @staticmethod
+    def groups_at(plans: Mapping[str, SegmentPlan], now: dt.datetime) -> Mapping[str, str]:
+        """code -> user group of the plans targetable at ``now`` (what
+        :meth:`Profile.set_segments` takes): a view, nothing is computed up front."""
+        return _GroupsAt(plans, now)
 
 
-_CACHE: dict[tuple[Any, ...], SegmentPlan] = {}
+class _GroupsAt(Mapping[str, str]):
+    """The groups of the segments of ``plans`` targetable at one instant. Looking up a
+    customer's few memberships is all an evaluation needs, so nothing is precomputed."""
+
+    def __init__(self, plans: Mapping[str, SegmentPlan], now: dt.datetime) -> None:
+        self._plans = plans
+        self._now = now
+
+    def __getitem__(self, code: str) -> str:
+        plan = self._plans.get(code)
+        if plan is None or not plan.targetable(self._now):
+            raise KeyError(code)
+        return plan.group
+
+    def __iter__(self) -> Iterator[str]:
+        return (c for c, p in self._plans.items() if p.targetable(self._now))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_CACHE: dict[tuple[Any, ...], _Compiled] = {}
 
 
 def schema_key(schema: Schema) -> tuple[Any, ...]:
@@ -80,30 +153,53 @@ def schema_key(schema: Schema) -> tuple[Any, ...]:
 
 
 def load_plans(store: Store, schema: Schema | None = None) -> dict[str, SegmentPlan]:
-    """Every materialized segment (manual, rule, purchase), by code."""
+    """Every materialized segment (manual, rule, purchase), by code, with its group, its
+    targetability and what it reads (IN SEGMENT, and the segments whose group it can
+    observe through ``user_groups``)."""
     schema = schema or store.rule_schema()
     skey = schema_key(schema)
     rows = q(
         store,
-        "SELECT code, kind, rule_text FROM segments WHERE kind IN ('manual', 'rule', 'purchase') "
-        "ORDER BY code",
+        "SELECT code, kind, rule_text, user_group, active, starts_at, ends_at FROM segments "
+        "WHERE kind IN ('manual', 'rule', 'purchase') ORDER BY code",
     )
     plans: dict[str, SegmentPlan] = {}
-    for code, kind, text in rows:
+    for code, kind, text, group, active, starts_at, ends_at in rows:
         key = (code, kind, text, skey)
-        plan = _CACHE.get(key)
-        if plan is None:
+        compiled = _CACHE.get(key)
+        if compiled is None:
             checked = None
             if kind != "manual":
                 if not text:
                     raise ConfigError(f"error: segment {code!r} has no rule text")
                 checked = check(parse(text), schema, text=text, allow_realtime=False)
             window = window_spec(checked, schema) if checked is not None else None
-            plan = SegmentPlan(str(code), str(kind), checked, window, schema)
+            observed = observed_groups(checked.rule) if checked is not None else frozenset()
+            compiled = _Compiled(checked, window, observed)
             if len(_CACHE) > 10_000:
                 _CACHE.clear()
-            _CACHE[key] = plan
-        plans[plan.code] = plan
+            _CACHE[key] = compiled
+        plans[str(code)] = SegmentPlan(
+            str(code),
+            str(kind),
+            compiled.checked,
+            compiled.window,
+            schema,
+            group=str(group or code),
+            active=bool(active),
+            starts_at=starts_at,
+            ends_at=ends_at,
+            _compiled=compiled,
+        )
+    by_group: dict[str, set[str]] = {}
+    for plan in plans.values():
+        by_group.setdefault(plan.group.lower(), set()).add(plan.code)
+    for plan in plans.values():
+        observed = plan.observed
+        if observed is None:
+            plan.group_reads = frozenset(plans)
+        elif observed:
+            plan.group_reads = frozenset(c for g in observed for c in by_group.get(g, ()))
     return plans
 
 
@@ -125,28 +221,41 @@ def with_dependents(plans: Mapping[str, SegmentPlan], codes: Iterable[str]) -> s
 
 def layers(plans: Mapping[str, SegmentPlan], codes: Iterable[str]) -> list[list[str]]:
     """``codes`` in dependency order: a segment's layer is one more than the deepest
-    segment of ``codes`` it reads. Cycles (refused when saved) raise ConfigError."""
+    segment of ``codes`` it reads. A cycle through IN SEGMENT alone raises ConfigError;
+    saves refuse every cycle, but a rule saved before ``user_groups`` included inherited
+    groups may close one through a group: that edge is left out (the rule then reads the
+    memberships as materialized, as it always does) rather than stopping every refresh."""
     wanted = set(codes)
+    _depths(plans, wanted, groups=False)  # raises on a pure IN SEGMENT cycle
+    depth = _depths(plans, wanted, groups=True)
+    out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
+    for code in sorted(wanted):
+        out[depth[code]].append(code)
+    return out
+
+
+def _depths(plans: Mapping[str, SegmentPlan], wanted: set[str], groups: bool) -> dict[str, int]:
     depth: dict[str, int] = {}
     visiting: set[str] = set()
 
-    def visit(code: str) -> int:
+    def visit(code: str) -> int | None:
         if code in depth:
             return depth[code]
         if code in visiting:
+            if groups:
+                return None  # closes a cycle through a group (see layers)
             raise ConfigError(f"error: segment {code!r} reaches itself through IN SEGMENT")
         visiting.add(code)
-        refs = [r for r in plans[code].reads if r in wanted and r in plans]
-        depth[code] = 1 + max((visit(r) for r in refs), default=-1)
+        plan = plans[code]
+        edges = plan.reads if groups else plan.segment_reads
+        below = [visit(r) for r in sorted(edges) if r in wanted and r in plans]
+        depth[code] = 1 + max((d for d in below if d is not None), default=-1)
         visiting.discard(code)
         return depth[code]
 
     for code in sorted(wanted):
         visit(code)
-    out: list[list[str]] = [[] for _ in range(max(depth.values(), default=-1) + 1)]
-    for code in sorted(wanted):
-        out[depth[code]].append(code)
-    return out
+    return depth
 
 
 def affected_by(plans: Mapping[str, SegmentPlan], changed: frozenset[str]) -> set[str]:

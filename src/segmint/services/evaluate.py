@@ -15,7 +15,9 @@ customer usually touches no database at all:
 
 A real-time segment that reads anything about the customer (fields, attributes,
 orders, lines, events, wishlist, IN SEGMENT of a materialized segment) never matches an
-anonymous visitor: only rules over ``context.*`` and ``cart.*`` can.
+anonymous visitor: only rules over ``context.*`` and ``cart.*`` can. A real-time rule's
+``user_groups`` is the explicit groups plus those of the materialized memberships
+targetable now (a real-time segment's group is not inherited by the other rules).
 """
 
 from __future__ import annotations
@@ -365,10 +367,13 @@ def _evaluate(
                 lines=base.lines,
                 events=base.events,
                 wishlist=base.wishlist,
-                segments=members,
             )
         else:
-            profile = Profile(id=customer_id or "", segments=members)
+            profile = Profile(id=customer_id or "")
+        # `user_groups` in a rule: the explicit groups plus those of the MATERIALIZED
+        # memberships targetable now (with no store: as the stored engines see them); a
+        # real-time segment matched below gives no group to the other real-time rules.
+        profile.set_segments(members, _inherited(catalog, members, now))
         for rt in catalog.realtime:
             if rt.needs_customer and not known:
                 continue
@@ -401,3 +406,13 @@ def _evaluate(
 
 
 _CODE = attrgetter("code")
+
+
+def _inherited(catalog: Catalog, members: frozenset[str], now: dt.datetime) -> dict[str, str]:
+    """code -> group of the customer's segments that are targetable at ``now``."""
+    groups: dict[str, str] = {}
+    for code in members:
+        definition = catalog.definitions.get(code)
+        if definition is not None and definition.is_targetable(now):
+            groups[code] = definition.group
+    return groups

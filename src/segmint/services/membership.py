@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from segmint.engine import catchup, incremental, refresh
+from segmint.engine import catchup, groups, incremental, refresh
 from segmint.engine.incremental import UpdateReport
 from segmint.engine.plans import load_plans, q, utc
 from segmint.engine.refresh import Progress, RefreshReport
 from segmint.store.base import Store
+from segmint.store.sqltext import fixed, render
 
 __all__ = [
     "RefreshReport",
@@ -23,7 +24,6 @@ __all__ = [
     "run_worker",
 ]
 
-#: Due rows read per round trip by the worker.
 #: Due customers replayed per transaction (their profiles are loaded together).
 DUE_BATCH = 1_000
 
@@ -59,12 +59,14 @@ class WorkerReport:
     instants: int = 0  # distinct due instants evaluated
     entered: int = 0
     exited: int = 0
+    boundaries: int = 0  # (segment start/end, member) pairs whose group readers were evaluated
     refresh: RefreshReport | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
             "processed": self.processed,
             "instants": self.instants,
+            "boundaries": self.boundaries,
             "entered": self.entered,
             "exited": self.exited,
             "refresh": self.refresh.to_dict() if self.refresh else None,
@@ -72,23 +74,41 @@ class WorkerReport:
 
 
 def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
-    """Every due row with ``due_at <= now``: each due customer's timeline is replayed in
-    memory up to ``now`` (engine/catchup.py), so entries and exits carry their exact
-    instants however far behind the worker is, and every pair gets its next instant
-    after ``now`` (no row is seen twice)."""
+    """Every due row with ``due_at <= now``, and every segment boundary (``starts_at``,
+    ``ends_at``) up to ``now`` of a segment whose group a rule reads: each concerned
+    customer's timeline is replayed in memory up to ``now`` (engine/catchup.py), so
+    entries and exits carry their exact instants however far behind the worker is, and
+    every pair gets its next instant after ``now`` (no row is seen twice). The applied
+    boundaries are then recorded in ``segment_boundaries`` (none is applied twice)."""
     plans = load_plans(store)
     schema = store.rule_schema()
-    select_due = (
-        "SELECT DISTINCT customer_id FROM segment_due WHERE due_at <= $now "
-        "ORDER BY customer_id LIMIT $n"
+    boundaries = groups.pending_boundaries(store, plans, now)
+    sources = boundaries.sources
+    # Customers in id order, resumed after the last one (a replayed customer's due rows
+    # move past `now`, but its boundary memberships stay).
+    members_of_sources = (
+        render(
+            " UNION SELECT customer_id FROM memberships WHERE {f}",
+            f=store._in_list(fixed("segment_code"), "sources"),
+        )
+        if sources
+        else ""
     )
+    select = render(
+        "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM segment_due "
+        "WHERE due_at <= $now{m}) AS u WHERE customer_id > $after ORDER BY customer_id LIMIT $n",
+        m=fixed(members_of_sources),
+    )
+    after = ""
     while True:
         with store.transaction():
-            ids = [str(r[0]) for r in q(store, select_due, {"now": now, "n": DUE_BATCH})]
+            params = {"now": now, "n": DUE_BATCH, "after": after, "sources": sources}
+            ids = [str(r[0]) for r in q(store, select, params)]
             if not ids:
-                return
-            result = catchup.catch_up(store, plans, schema, ids, now)
+                break
+            result = catchup.catch_up(store, plans, schema, ids, now, boundaries)
             catchup.write(store, result)
+        after = ids[-1]
         for change in result.changes:
             if change.change == catchup.ENTER:
                 report.entered += 1
@@ -96,6 +116,8 @@ def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
                 report.exited += 1
         report.processed += result.processed
         report.instants += result.instants
+        report.boundaries += result.boundaries
+    groups.mark_boundaries(store, boundaries.codes, now)
 
 
 def run_worker(

@@ -11,6 +11,7 @@ from typing import Any
 
 from segmint.compile.sql import CompiledQuery, SqlCompiler
 from segmint.engine import explain as explain_engine
+from segmint.engine import groups
 from segmint.engine import match as match_engine
 from segmint.errors import ConfigError, NotFoundError
 from segmint.rules import CheckedRule, check, parse, to_json
@@ -69,4 +70,7 @@ def explain(
     profiles = store.load_profiles([customer_id])
     if customer_id not in profiles:
         raise NotFoundError(f"customer {customer_id!r} does not exist")
+    # what IN SEGMENT and user_groups read: memberships, and the groups of the
+    # segments among them targetable at `now`
+    groups.attach_segments(store, profiles, now)
     return explain_engine.explain(checked.rule, profiles[customer_id], now, schema)
