@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING
 from segmint.engine import match as match_engine
 from segmint.errors import ConfigError, NotFoundError, RuleError
 from segmint.model.segment import SegmentDefinition, SegmentKind
-from segmint.rules import CheckedRule, ast, check, parse, to_text
+from segmint.rules import CheckedRule, check, parse, to_text
+from segmint.services.segment_graph import SegmentGraph, cycle_message
+from segmint.services.segment_graph import referenced_segments as referenced_segments
 from segmint.store.segments import (
     EXCLUDE,
     INCLUDE,
@@ -108,83 +110,9 @@ class ChangePage:
 # ---- rules, references and cycles -----------------------------------------------------
 
 
-def referenced_segments(rule: ast.Rule) -> set[str]:
-    """Codes named by ``IN SEGMENT`` (it cannot occur inside an aggregate's WHERE)."""
-    match rule:
-        case ast.And(items) | ast.Or(items):
-            return set().union(*(referenced_segments(i) for i in items))
-        case ast.Not(operand):
-            return referenced_segments(operand)
-        case ast.InSegment(code):
-            return {code}
-    return set()
-
-
-def _references(definition: SegmentDefinition) -> set[str]:
-    text = definition.effective_rule
-    if text is None:
-        return set()
-    try:
-        return referenced_segments(parse(text))
-    except RuleError:  # a stored rule always parsed when saved; be lenient on reads
-        return set()
-
-
-def _graph(repo: SegmentRepository) -> dict[str, set[str]]:
-    """code -> codes it references, for every stored segment."""
-    return {r.code: _references(r.definition) for r in repo.all()}
-
-
-def referrers(graph: dict[str, set[str]], code: str) -> list[str]:
-    """The segments whose rule names ``code`` directly, sorted."""
-    return sorted(c for c, refs in graph.items() if code in refs and c != code)
-
-
-def dependents(graph: dict[str, set[str]], code: str) -> list[str]:
-    """Every segment reaching ``code`` through IN SEGMENT, in dependency order (a segment
-    after everything it references)."""
-    found: set[str] = set()
-    frontier = [code]
-    while frontier:
-        current = frontier.pop()
-        for c in referrers(graph, current):
-            if c not in found and c != code:
-                found.add(c)
-                frontier.append(c)
-    ordered: list[str] = []
-
-    def visit(c: str) -> None:
-        if c in ordered:
-            return
-        for ref in sorted(graph.get(c, set()) & found):
-            visit(ref)
-        ordered.append(c)
-
-    for c in sorted(found):
-        visit(c)
-    return ordered
-
-
-def _find_cycle(graph: dict[str, set[str]], start: str) -> list[str] | None:
-    """A path start -> … -> start through references, or None."""
-    path: list[str] = [start]
-    seen: set[str] = set()
-
-    def walk(node: str) -> bool:
-        for ref in sorted(graph.get(node, set())):
-            if ref == start:
-                path.append(ref)
-                return True
-            if ref in seen:
-                continue
-            seen.add(ref)
-            path.append(ref)
-            if walk(ref):
-                return True
-            path.pop()
-        return False
-
-    return path if walk(start) else None
+def _graph(repo: SegmentRepository) -> SegmentGraph:
+    """Every stored segment and what it reads (IN SEGMENT and user groups)."""
+    return SegmentGraph.of(r.definition for r in repo.all())
 
 
 def _canonical(definition: SegmentDefinition) -> SegmentDefinition:
@@ -197,10 +125,9 @@ def _canonical(definition: SegmentDefinition) -> SegmentDefinition:
     return definition.with_changes(purchase=dataclasses.replace(purchase, items=canonical))
 
 
-def _check(
-    store: Store, definition: SegmentDefinition, graph: dict[str, set[str]]
-) -> CheckedRule | None:
-    """Type-check the definition's rule and its references; None for a manual segment."""
+def _check(store: Store, definition: SegmentDefinition, graph: SegmentGraph) -> CheckedRule | None:
+    """Type-check the definition's rule and its references, and refuse a cycle; None for
+    a manual segment (it reads nothing, so it cannot close a cycle)."""
     text = definition.effective_rule
     if text is None:
         return None
@@ -224,11 +151,10 @@ def _check(
                 expected="only stored customer data; a rule reading context. or cart. fields "
                 "is a real-time segment (--realtime)",
             ) from None
-    records = {code: refs for code, refs in graph.items() if code != definition.code}
     kinds = {r.code: r.definition.kind for r in SegmentRepository(store).all()}
     for ref in sorted(checked.segments):
         if ref == definition.code:
-            continue  # reported as a cycle below
+            continue  # a cycle, refused above
         if ref not in kinds:
             raise NotFoundError(f"error: segment rule: IN SEGMENT {ref!r}: no such segment")
         if definition.kind.materialized and not kinds[ref].materialized:
@@ -236,11 +162,16 @@ def _check(
                 f"error: segment rule: IN SEGMENT {ref!r}: a real-time segment has no stored "
                 "members, so only a real-time segment can reference it"
             )
-    records[definition.code] = set(checked.segments)
-    cycle = _find_cycle(records, definition.code)
-    if cycle:
-        raise ConfigError("error: segment rule: IN SEGMENT makes a cycle: " + " -> ".join(cycle))
+    _check_cycles(graph, definition)
     return checked
+
+
+def _check_cycles(graph: SegmentGraph, definition: SegmentDefinition) -> None:
+    """Refuse a save that would make a segment read itself, through IN SEGMENT or user
+    groups (as a reader of groups, or by giving a group that a reader it reaches reads)."""
+    cycle = graph.with_definition(definition).find_cycle(definition.code)
+    if cycle:
+        raise ConfigError(cycle_message(cycle))
 
 
 # ---- memberships after a save -----------------------------------------------------------
@@ -267,14 +198,19 @@ def _apply(
     return apply_changes(store, code, enters, exits, now, trigger)
 
 
-def _sync(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
-    """Make the memberships of a just-saved segment, and of its dependents, exact."""
+def _sync(
+    store: Store, definition: SegmentDefinition, now: dt.datetime, readers: Sequence[str] = ()
+) -> SaveResult:
+    """Make the memberships of a just-saved segment, and of its dependents, exact.
+    ``readers``: segments to refresh in any case (they read the group the segment gives
+    or gave, which a change of group, active flag or dates moves)."""
     repo = SegmentRepository(store)
     code = definition.code
-    deps = [c for c in dependents(_graph(repo), code)]
+    deps = _graph(repo).dependents(code)
+    again = sorted(set(readers) - {code})
     entered = exited = 0
     if definition.kind in (SegmentKind.RULE, SegmentKind.PURCHASE):
-        report = _refresh(store, [code, *deps], now)
+        report = _refresh(store, [code, *deps, *again], now)
         entered, exited = report.per_segment.get(code, (0, 0))
         return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
     current = set(repo.member_ids(code))
@@ -287,9 +223,16 @@ def _sync(store: Store, definition: SegmentDefinition, now: dt.datetime) -> Save
         now,
         "definition",
     )
-    if deps and (entered or exited):
-        _refresh(store, deps, now)
+    todo = sorted(set(deps if entered or exited else ()) | set(again))
+    if todo:
+        _refresh(store, todo, now)
     return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
+
+
+def _gives_group(definition: SegmentDefinition) -> tuple[object, ...]:
+    """What decides which group a segment's members inherit, and when."""
+    d = definition
+    return (d.kind.materialized, d.group.lower(), d.active, d.starts_at, d.ends_at)
 
 
 # ---- create, update, delete, list, show -------------------------------------------------
@@ -311,7 +254,10 @@ def create_segment(store: Store, definition: SegmentDefinition, now: dt.datetime
 
 def update_segment(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
     """Store ``definition`` as the next version of the segment with its code (the old
-    definition stays in the version history), then make memberships exact."""
+    definition stays in the version history), then make memberships exact. When what its
+    members inherit changes (group, active flag, dates, kind), the segments reading the
+    old or the new group are refreshed too, and its boundaries count as applied up to
+    ``now`` (the worker applies later ones)."""
     store.require_schema()
     repo = SegmentRepository(store)
     current = repo.require(definition.code)
@@ -319,27 +265,46 @@ def update_segment(store: Store, definition: SegmentDefinition, now: dt.datetime
     if definition == current.definition:
         # Nothing to version and nothing to recalculate.
         return SaveResult(definition, current.version, 0, 0, changed=False)
-    _check(store, definition, _graph(repo))
+    graph = _graph(repo)
+    _check(store, definition, graph)
+    readers: list[str] = []
+    regrouped = _gives_group(definition) != _gives_group(current.definition)
+    if regrouped:
+        after = graph.with_definition(definition)
+        readers = sorted({*graph.dependents(definition.code), *after.dependents(definition.code)})
+    done_until = repo.boundaries_done(definition.code)
     repo.update(definition, now)
-    return _sync(store, definition, now)
+    # The update moves updated_at, which stands for "boundaries done" when no row says
+    # otherwise: keep the old mark unless this save makes the readers exact now.
+    mark = now if regrouped or done_until is None else done_until
+    repo.set_boundaries_done(definition.code, mark)
+    return _sync(store, definition, now, readers)
 
 
 def delete_segment(store: Store, code: str, now: dt.datetime) -> int:
     """Delete a segment nobody references. Its members exit (trigger ``definition``, so
-    the change feed tells), its history and versions stay. Returns how many exited."""
+    the change feed tells) and the segments reading its group are re-evaluated for them;
+    its history and versions stay. Returns how many exited."""
     store.require_schema()
     repo = SegmentRepository(store)
     repo.require(code)
-    refs = referrers(_graph(repo), code)
+    graph = _graph(repo)
+    refs = graph.referrers(code)
     if refs:
         names = ", ".join(refs)
         raise ConfigError(
             f"error: segment {code!r} cannot be deleted: it is referenced by segment"
             f"{'s' if len(refs) > 1 else ''} {names} (IN SEGMENT '{code}')"
         )
+    leaving = repo.member_ids(code)
     with store.transaction():
-        _, exited = _apply(store, code, [], repo.member_ids(code), now, "definition")
+        _, exited = _apply(store, code, [], leaving, now, "definition")
         repo.delete(code)
+    deps = graph.dependents(code)  # no IN SEGMENT referrer: the readers of its group
+    if deps and leaving:
+        from segmint.engine.incremental import reevaluate
+
+        reevaluate(store, leaving, now, changed=None, codes=deps)
     return exited
 
 
@@ -372,8 +337,8 @@ def show_segment(store: Store, code: str, now: dt.datetime) -> SegmentDetails:
         members=repo.member_count(code),
         includes=sum(1 for m in manual.values() if m == INCLUDE),
         excludes=sum(1 for m in manual.values() if m == EXCLUDE),
-        references=sorted(graph.get(code, set())),
-        referrers=referrers(graph, code),
+        references=graph.references(code),
+        referrers=graph.referrers(code),
         versions=repo.versions(code),
     )
 
@@ -519,9 +484,10 @@ def remove_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime
 def _refresh_dependents(
     store: Store, repo: SegmentRepository, code: str, now: dt.datetime, ids: Sequence[str]
 ) -> None:
-    # Segments that read `IN SEGMENT code` must see the change at once: re-evaluate just
-    # the customers whose membership changed, for those segments (and theirs, in order).
-    deps = dependents(_graph(repo), code) if ids else []
+    # Segments that read `IN SEGMENT code` or its group must see the change at once:
+    # re-evaluate just the customers whose membership changed, for those segments (and
+    # theirs, in order).
+    deps = _graph(repo).dependents(code) if ids else []
     if deps:
         from segmint.engine.incremental import reevaluate
 

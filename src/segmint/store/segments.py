@@ -210,15 +210,37 @@ class SegmentRepository:
         return [SegmentVersion(int(v), SegmentDefinition.loads(str(d)), c) for v, d, c in rows]
 
     def delete(self, code: str) -> None:
-        """Remove the segment row, its manual entries and due instants. Memberships must
+        """Remove the segment row, its manual entries, due instants and boundary mark.
+        Memberships must
         have been exited first (through ``apply_changes``); history and versions stay."""
         with self.store.transaction():
-            for table in ("segment_manual", "segment_due"):
+            for table in ("segment_manual", "segment_due", "segment_boundaries"):
                 self.store._x(
                     render("DELETE FROM {t} WHERE segment_code = $c", t=fixed(table)),
                     {"c": code},
                 )
             self.store._x("DELETE FROM segments WHERE code = $c", {"c": code})
+
+    # ---- boundaries (the worker's record, engine/groups.py) ----------------------------
+
+    def boundaries_done(self, code: str) -> dt.datetime | None:
+        """The instant up to which the segment's starts_at/ends_at have been applied to the
+        rules reading its group: its ``segment_boundaries`` row, else its ``updated_at``."""
+        rows = self.store._q(
+            "SELECT COALESCE(b.done_until, s.updated_at) FROM segments AS s LEFT JOIN "
+            "segment_boundaries AS b ON b.segment_code = s.code WHERE s.code = $c",
+            {"c": code},
+        )
+        value = rows[0][0] if rows else None
+        return value if isinstance(value, dt.datetime) else None
+
+    def set_boundaries_done(self, code: str, until: dt.datetime) -> None:
+        with self.store.transaction():
+            self.store._x("DELETE FROM segment_boundaries WHERE segment_code = $c", {"c": code})
+            self.store._x(
+                "INSERT INTO segment_boundaries (segment_code, done_until) VALUES ($c, $t)",
+                {"c": code, "t": until},
+            )
 
     # ---- bulk id lists ----------------------------------------------------------------
 
