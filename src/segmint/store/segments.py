@@ -211,8 +211,8 @@ class SegmentRepository:
 
     def delete(self, code: str) -> None:
         """Remove the segment row, its manual entries, due instants and boundary mark.
-        Memberships must
-        have been exited first (through ``apply_changes``); history and versions stay."""
+        Memberships must have been exited first (through ``apply_changes``); history and
+        versions stay."""
         with self.store.transaction():
             for table in ("segment_manual", "segment_due", "segment_boundaries"):
                 self.store._x(
