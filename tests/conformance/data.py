@@ -57,6 +57,12 @@ STRINGS = (
     "100% _x_",
 )
 TAGS = ("vip", "VIP", "Wholesale", "ß-club", "Ünïcode")
+#: Explicit user groups (any spelling) and segment groups (code form, lower-case), sharing
+#: names so that explicit and inherited groups meet; the group tests draw from both.
+EXPLICIT_GROUPS = ("Gold", "gold", "VIP", "staff", "ß-club")
+SEGMENT_GROUPS = ("gold", "vip", "staff", "x-1")
+GROUPS = (*EXPLICIT_GROUPS, *SEGMENT_GROUPS, "none")
+SEGMENT_CODES = ("s0", "s1", "s2", "s3")
 MONEY = tuple(
     Decimal(x) for x in ("0", "0.1", "0.2", "0.3", "99.99", "100", "100.01", "300", "12.3456")
 )
@@ -91,6 +97,11 @@ class Dataset:
     customers: list[dict[str, Any]] = field(default_factory=list)
     order_lines: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: segments (code, user_group, active, starts_at, ends_at) and memberships (code, id)
+    segments: list[tuple[str, str, bool, dt.datetime | None, dt.datetime | None]] = field(
+        default_factory=list
+    )
+    memberships: list[tuple[str, str]] = field(default_factory=list)
 
     def tables(self) -> dict[str, pa.Table]:
         """The data in the import formats of docs/architecture.md, typed."""
@@ -112,6 +123,9 @@ class Dataset:
                 "birth_date": pa.array([c["birth_date"] for c in self.customers], pa.date32()),
                 "created_at": pa.array([c["created_at"] for c in self.customers], ts),
                 "tags": pa.array([c["tags"] for c in self.customers], pa.list_(pa.string())),
+                "user_groups": pa.array(
+                    [c["user_groups"] for c in self.customers], pa.list_(pa.string())
+                ),
                 "attributes.tier": pa.array([c["tier"] for c in self.customers], pa.string()),
                 "attributes.score": pa.array(
                     [c["score"] for c in self.customers], pa.decimal128(38, 10)
@@ -175,6 +189,7 @@ def datasets(draw: st.DrawFn, max_customers: int = 6) -> Dataset:
                 "birth_date": draw(_maybe(st.sampled_from(days))),
                 "created_at": draw(_maybe(st.sampled_from(moments))),
                 "tags": draw(_maybe(st.lists(st.sampled_from(TAGS), max_size=3))),
+                "user_groups": draw(_maybe(st.lists(st.sampled_from(EXPLICIT_GROUPS), max_size=2))),
                 "tier": draw(_maybe(st.sampled_from(("Gold", "gold", "Silver", "Ünïcode")))),
                 "score": draw(_maybe(st.sampled_from(MONEY))),
                 "married": draw(_maybe(st.booleans())),
@@ -217,4 +232,16 @@ def datasets(draw: st.DrawFn, max_customers: int = 6) -> Dataset:
                     "color": draw(_maybe(st.sampled_from(("Red", "RED", "blue")))),
                 }
             )
+    # Segments giving groups, targetable or not at `now` (inactive; starting or ending at,
+    # just before or just after it), and who is a member of them.
+    for code in draw(st.lists(st.sampled_from(SEGMENT_CODES), unique=True, min_size=1)):
+        edges = (None, now - US, now, now + US)
+        starts, ends = draw(st.sampled_from(edges)), draw(st.sampled_from(edges))
+        if starts is not None and ends is not None and starts >= ends:
+            starts = None  # a definition needs starts < ends
+        group = draw(st.sampled_from(SEGMENT_GROUPS))
+        data.segments.append((code, group, draw(st.booleans()), starts, ends))
+        ids = [c["id"] for c in data.customers]
+        for cid in draw(st.lists(st.sampled_from(ids), unique=True, min_size=1)):
+            data.memberships.append((code, cid))
     return data

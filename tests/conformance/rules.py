@@ -13,7 +13,9 @@ from .data import (
     BRANDS,
     CATEGORIES,
     DURATIONS,
+    GROUPS,
     MONEY,
+    SEGMENT_CODES,
     SKUS,
     STATUSES,
     STRINGS,
@@ -36,6 +38,7 @@ CUSTOMER = {
     "store": "s",
     "attributes.tier": "s",
     "tags": "l",
+    "user_groups": "g",  # a list of strings: explicit and inherited groups
     "newsletter_subscribed": "b",
     "attributes.married": "b",
     "birth_date": "d",
@@ -113,6 +116,11 @@ class RuleMaker:
             )
         if kind == "l":
             return A.TextMatch("CONTAINS", value, A.Literal(draw(st.sampled_from(TAGS))), neg)
+        if kind == "g":
+            pattern: A.Value = A.Literal(draw(st.sampled_from(GROUPS)))
+            if draw(st.integers(0, 4)) == 0:  # a field pattern: every group observed
+                pattern = path("attributes.tier")
+            return A.TextMatch("CONTAINS", value, pattern, neg)
         if kind == "s":
             form = draw(st.integers(0, 3))
             if form == 0:
@@ -158,6 +166,10 @@ class RuleMaker:
         return A.Aggregate(func, (collection,), target, where), fields[target]
 
     def leaf(self, draw: st.DrawFn, scope: str | None) -> A.Rule:
+        if scope is None and draw(st.integers(0, 9)) == 0:
+            return A.InSegment(draw(st.sampled_from(SEGMENT_CODES)))
+        if scope is None and draw(st.integers(0, 5)) == 0:  # often: it has two sources
+            return self.atom(draw, path("user_groups"), "g")
         if scope is None and draw(st.integers(0, 2)) == 0:
             if draw(st.booleans()):
                 collection = draw(st.sampled_from(sorted(ITEMS)))

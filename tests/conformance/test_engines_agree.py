@@ -1,8 +1,10 @@
 """The Python engine and the SQL engine of each store give identical member sets.
 
-Random data (nulls, empty collections, non-ASCII case, boundary instants, decimal money)
-and random rules; the SQL side evaluates all rules of an example in one fused pass
-(``compile_many``), the Python side one compiled predicate per rule over loaded profiles.
+Random data (nulls, empty collections, non-ASCII case, boundary instants, decimal money,
+segments giving user groups — targetable or not at ``now`` — and their memberships) and
+random rules (``user_groups``, explicit and inherited, and ``IN SEGMENT`` among them); the
+SQL side evaluates all rules of an example in one fused pass (``compile_many``), the Python
+side one compiled predicate per rule over loaded profiles.
 Runs once per store through the ``store`` fixture (DuckDB and PostgreSQL).
 """
 
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from segmint.compile.python import compile_predicate
 from segmint.compile.sql import SqlCompiler
+from segmint.engine.groups import attach_segments
 from segmint.importing import import_arrow
 from segmint.rules import check, to_text
 from segmint.rules.schema import FieldType
@@ -20,7 +23,16 @@ from segmint.rules.schema import FieldType
 from .data import Dataset, datasets
 from .rules import rules_for
 
-DATA_TABLES = ("wishlist_items", "events", "order_lines", "orders", "customers", "products")
+DATA_TABLES = (
+    "memberships",
+    "segments",
+    "wishlist_items",
+    "events",
+    "order_lines",
+    "orders",
+    "customers",
+    "products",
+)
 
 #: Declared up front: an example whose values are all null must not make the importer
 #: infer (and register) another type.
@@ -35,12 +47,28 @@ def load(store, data: Dataset) -> None:
     for kind, table in data.tables().items():
         if table.num_rows:
             import_arrow(store, kind, table, source=f"conformance-{kind}")
+    # Segments and memberships as the segments core stores them (what IN SEGMENT and the
+    # inherited part of user_groups read), written directly: no engine decides them here.
+    for code, group, active, starts, ends in data.segments:
+        store._x(
+            "INSERT INTO segments (code, name, kind, user_group, active, starts_at, ends_at, "
+            "definition, version, created_at, updated_at) VALUES ($c, $c, 'manual', $g, $a, "
+            "$s, $e, '{}', 1, $t, $t)",
+            {"c": code, "g": group, "a": active, "s": starts, "e": ends, "t": data.now},
+        )
+    for code, cid in data.memberships:
+        store._x(
+            "INSERT INTO memberships (segment_code, customer_id, since, reason) "
+            "VALUES ($c, $i, $t, 'manual')",
+            {"c": code, "i": cid, "t": data.now},
+        )
 
 
 def python_members(store, rule, now) -> list[str]:
     schema = store.rule_schema()
     predicate = compile_predicate(rule, schema)
     profiles = store.load_profiles(store.customer_ids())
+    attach_segments(store, profiles, now)  # memberships, and groups targetable at now
     return sorted(cid for cid, profile in profiles.items() if predicate(profile, now))
 
 
