@@ -418,3 +418,30 @@ def test_evaluate_node_accepts_schema_and_context_positionally() -> None:
     assert evaluate_node(p("context.view"), profile, NOW, SCHEMA, ctx) == "business"
     assert evaluate_node(p("context.view"), profile, NOW, ctx) == "business"
     assert evaluate_node(p("context.view"), profile, NOW) is None
+
+
+# --- user_groups: explicit and inherited -------------------------------------------------
+
+
+def test_user_groups_are_explicit_then_inherited_once_ignoring_case() -> None:
+    groups = p("user_groups")
+    customer = person(user_groups=["Gold", "staff"])
+    # `old` is not targetable (absent from the map): its group is not inherited
+    customer.set_segments(
+        ["vip", "crew", "club", "old"], {"vip": "gold", "crew": "x-1", "club": "b"}
+    )
+    assert customer.segments == frozenset({"vip", "crew", "club", "old"})
+    assert customer.inherited_groups == ("b", "gold", "x-1")
+    assert evaluate_node(groups, customer, NOW, SCHEMA) == ["Gold", "staff", "b", "x-1"]
+    assert holds(TextMatch("CONTAINS", groups, lit("X-1")), customer)
+    assert not holds(TextMatch("CONTAINS", groups, lit("old")), customer)
+    # null only with no explicit list and nothing inherited; an empty list stays a list
+    nobody = person()
+    nobody.set_segments(["old"], {})
+    assert evaluate_node(groups, nobody, NOW, SCHEMA) is None
+    assert holds(IsNull(groups), nobody)
+    inherited_only = person()
+    inherited_only.set_segments(["vip"], {"vip": "gold"})
+    assert evaluate_node(groups, inherited_only, NOW, SCHEMA) == ["gold"]
+    assert not holds(IsNull(groups), inherited_only)
+    assert evaluate_node(groups, person(user_groups=[]), NOW, SCHEMA) == []

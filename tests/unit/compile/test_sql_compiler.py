@@ -207,6 +207,27 @@ def test_segment_memberships_can_be_forbidden() -> None:
         compiler.compile_match(InSegment("vip"), NOW, segment_memberships=False)
 
 
+def test_user_groups_reads_inherited_groups_only_where_memberships_may_be_read() -> None:
+    rules = {
+        "contains": TextMatch("CONTAINS", p("user_groups"), lit("Gold")),
+        "null": IsNull(p("user_groups")),
+    }
+    for dialect in ("duckdb", "postgres", "spark"):
+        compiler = SqlCompiler(dialect, SCHEMA)
+        for rule in rules.values():
+            query = compiler.compile_match(rule, NOW)
+            # explicit column + the inherited part, targetable at the bound `now`
+            assert "segment_groups" in query.sql and "user_groups" in query.sql
+            assert NOW in query.params.values() and "2024" not in query.sql
+            with pytest.raises(CompileError, match="'user_groups' includes the groups"):
+                compiler.compile_match(rule, NOW, segment_memberships=False)
+    contains = SqlCompiler("duckdb", SCHEMA).compile_match(rules["contains"], NOW)
+    assert "gold" in contains.params.values() and "'gold'" not in contains.sql.lower()
+    # a rule not reading user_groups pays nothing for it
+    plain = SqlCompiler("duckdb", SCHEMA).compile_match(cmp("=", "email", "x"), NOW)
+    assert "segment_groups" not in plain.sql
+
+
 def test_unknown_dialect_and_naive_now() -> None:
     with pytest.raises(CompileError):
         SqlCompiler("mysql", SCHEMA)
