@@ -16,6 +16,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 DEFAULT_PATH = "segmint.duckdb"
+#: Up to this many ids, per-customer reads are index lookups (see ``_in_ids``).
+FEW_IDS = 64
 
 
 class DuckDBStore(Store):
@@ -87,3 +89,12 @@ class DuckDBStore(Store):
     def _in_list(self, column: Fragment, param: str) -> Fragment:
         ident(param)
         return fixed(render("{c} IN (SELECT UNNEST(${p}))", c=column, p=fixed(param)))
+
+    def _in_ids(self, column: Fragment, param: str, count: int) -> Fragment:
+        # A few ids: `= ANY(list)` is an ART index lookup (~2 ms for one customer's lines
+        # at 20 M rows); the semi-join form plans a join first (~6 ms, and slower tails).
+        # Many ids: the semi-join scans once instead of probing the index per id.
+        if count > FEW_IDS:
+            return self._in_list(column, param)
+        ident(param)
+        return fixed(render("{c} = ANY(${p})", c=column, p=fixed(param)))
