@@ -105,13 +105,13 @@ def _python(
     trigger: str,
     report: UpdateReport,
 ) -> None:
-    profiles = store.load_profiles(ids)
+    profiles = store.load_profiles(ids, _collections([plans[c] for c in targets]))
     ids = [i for i in ids if i in profiles]
     if not ids:
         return
     members: dict[str, dict[str, str]] = {i: {} for i in ids}  # customer -> code -> reason
     manual: dict[tuple[str, str], str] = {}
-    in_ids = store._in_list(fixed("customer_id"), "ids")
+    in_ids = store._in_ids(fixed("customer_id"), "ids", len(ids))
     for code, cid, reason in q(
         store,
         render("SELECT segment_code, customer_id, reason FROM memberships WHERE {f}", f=in_ids),
@@ -176,6 +176,18 @@ def _python(
         memberships.apply_known(store, all_enters, all_exits, now, trigger)
         _reasons(store, members, reasons)
         memberships.set_due(store, dues)
+
+
+def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
+    """The collections these plans' rules and due instants read (a profile needs no
+    other; the wishlist or events of a customer are not loaded for order rules)."""
+    needed: set[str] = set()
+    for plan in plans:
+        if plan.checked is not None:
+            needed |= plan.checked.collections
+        if plan.window is not None:
+            needed |= set(plan.window.collections)
+    return needed
 
 
 def _next(
