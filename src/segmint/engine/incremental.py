@@ -111,26 +111,27 @@ def _python(
         return
     members: dict[str, dict[str, str]] = {i: {} for i in ids}  # customer -> code -> reason
     manual: dict[tuple[str, str], str] = {}
-    in_ids = store._in_ids(fixed("customer_id"), "ids", len(ids))
-    for code, cid, reason in q(
-        store,
-        render("SELECT segment_code, customer_id, reason FROM memberships WHERE {f}", f=in_ids),
-        {"ids": ids},
-    ):
-        members[cid][code] = reason
-    for code, cid, mode in q(
-        store,
-        render("SELECT segment_code, customer_id, mode FROM segment_manual WHERE {f}", f=in_ids),
-        {"ids": ids},
-    ):
-        manual[(code, cid)] = mode
     current_due: dict[tuple[str, str], dt.datetime] = {}
-    for code, cid, due_at in q(
+    # The customers' state in one round trip: memberships, manual rows, due instants.
+    in_ids = store._in_ids(fixed("customer_id"), "ids", len(ids))
+    for table, code, cid, value, due_at in q(
         store,
-        render("SELECT segment_code, customer_id, due_at FROM segment_due WHERE {f}", f=in_ids),
+        render(
+            "SELECT 'm', segment_code, customer_id, reason, CAST(NULL AS TIMESTAMP) "
+            "FROM memberships WHERE {f} UNION ALL SELECT 'x', segment_code, customer_id, "
+            "mode, CAST(NULL AS TIMESTAMP) FROM segment_manual WHERE {f} UNION ALL "
+            "SELECT 'd', segment_code, customer_id, CAST(NULL AS TEXT), due_at "
+            "FROM segment_due WHERE {f}",
+            f=in_ids,
+        ),
         {"ids": ids},
     ):
-        current_due[(code, cid)] = due_at
+        if table == "m":
+            members[cid][code] = value
+        elif table == "x":
+            manual[(code, cid)] = value
+        else:
+            current_due[(code, cid)] = due_at
     reasons = {cid: dict(codes) for cid, codes in members.items()}
     changes: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     dues: list[tuple[str, str, dt.datetime | None]] = []

@@ -288,17 +288,14 @@ def apply_known(
                 ),
                 params,
             )
-        by_customer: dict[str, list[str]] = {}
+        # One statement per exit: both key columns as equalities are an index lookup,
+        # where `customer_id = $cid AND segment_code IN (list)` scans the table in
+        # DuckDB (~30 ms at 9 M rows against ~5 ms).
         for code, cid, _ in exits:
-            by_customer.setdefault(cid, []).append(code)
-        for cid, codes in by_customer.items():
             _x(
                 store,
-                render(
-                    "DELETE FROM memberships WHERE customer_id = $cid AND {f}",
-                    f=store._in_list(fixed("segment_code"), "codes"),
-                ),
-                {"cid": cid, "codes": codes},
+                "DELETE FROM memberships WHERE customer_id = $cid AND segment_code = $code",
+                {"cid": cid, "code": code},
             )
         for chunk3 in _chunks(list(enters), 300):
             params = {"at": at}
@@ -435,8 +432,10 @@ def apply_target(
 
 def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Scope) -> None:
     """Make ``segment_due`` of segments ``codes`` in ``scope`` equal to temp table
-    ``target(segment_code, customer_id, due_at)``: the pairs whose instant moved are found
-    by one full outer join, then only they are deleted and re-inserted."""
+    ``target(segment_code, customer_id, due_at)``: one full outer join finds the pairs
+    that are new, gone or whose instant moved. A moved instant (most of them: a new order
+    moves its customer's windows) is updated in place — no index entry changes, where a
+    delete and re-insert would rewrite the key in every index at commit."""
     if not codes:
         return
     in_t, p_t = scope.where("t.customer_id")
@@ -447,7 +446,8 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
         store,
         render(
             "INSERT INTO {x} SELECT COALESCE(t.segment_code, d.segment_code), "
-            "COALESCE(t.customer_id, d.customer_id), 'due', t.due_at "
+            "COALESCE(t.customer_id, d.customer_id), CASE WHEN d.customer_id IS NULL THEN "
+            "'new' WHEN t.customer_id IS NULL THEN 'gone' ELSE 'moved' END, t.due_at "
             "FROM (SELECT * FROM {t} AS t WHERE {st}) AS t FULL OUTER JOIN "
             "(SELECT * FROM segment_due AS d WHERE {c} AND {sd}) AS d "
             "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
@@ -460,45 +460,64 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
         ),
         params,
     )
-    if not _counts(store):
-        return
+    counts = _counts(store)
     x = ident(DIFF)
-    store._x(
-        render(
-            "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM {x} AS x WHERE "
-            "x.segment_code = segment_due.segment_code "
-            "AND x.customer_id = segment_due.customer_id)",
-            x=x,
+    if counts.get("moved"):
+        store._x(
+            render(
+                "UPDATE segment_due SET due_at = x.due_at FROM {x} AS x WHERE "
+                "x.change = 'moved' AND x.segment_code = segment_due.segment_code "
+                "AND x.customer_id = segment_due.customer_id",
+                x=x,
+            )
         )
-    )
-    store._x(
-        render(
-            "INSERT INTO segment_due (segment_code, customer_id, due_at) "
-            "SELECT segment_code, customer_id, due_at FROM {x} WHERE due_at IS NOT NULL",
-            x=x,
+    if counts.get("gone"):
+        store._x(
+            render(
+                "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM {x} AS x WHERE "
+                "x.change = 'gone' AND x.segment_code = segment_due.segment_code "
+                "AND x.customer_id = segment_due.customer_id)",
+                x=x,
+            )
         )
-    )
+    if counts.get("new"):
+        store._x(
+            render(
+                "INSERT INTO segment_due (segment_code, customer_id, due_at) "
+                "SELECT segment_code, customer_id, due_at FROM {x} WHERE change = 'new'",
+                x=x,
+            )
+        )
 
 
 def set_due(store: Store, rows: Sequence[tuple[str, str, dt.datetime | None]]) -> None:
-    """Set (or, with None, clear) the next due instant of (segment, customer) pairs: one
-    DELETE per customer and multi-row INSERTs, not two statements per pair."""
+    """Set (or, with None, clear) the next due instant of (segment, customer) pairs.
+
+    Per customer: read its due rows, DELETE them by ``customer_id`` alone and insert the
+    merged set again. Only an equality on ``customer_id`` is an index lookup in DuckDB;
+    adding ``segment_code IN (…)`` to the DELETE made it scan the table (~30 ms at 17 M
+    rows against ~5 ms), and a new order moves most of its customer's instants anyway."""
     if not rows:
         return
-    by_customer: dict[str, list[str]] = {}
-    for code, cid, _ in rows:
-        by_customer.setdefault(cid, []).append(code)
-    values = [(code, cid, due_at) for code, cid, due_at in rows if due_at is not None]
+    changes: dict[str, dict[str, dt.datetime | None]] = {}
+    for code, cid, due_at in rows:
+        changes.setdefault(cid, {})[code] = due_at
     with store.transaction():
-        for cid, codes in by_customer.items():
-            _x(
-                store,
-                render(
-                    "DELETE FROM segment_due WHERE customer_id = $cid AND {f}",
-                    f=store._in_list(fixed("segment_code"), "codes"),
-                ),
-                {"cid": cid, "codes": codes},
-            )
+        values: list[tuple[str, str, dt.datetime]] = []
+        for cid, moved in changes.items():
+            current = {
+                str(code): due_at
+                for code, due_at in store._q(
+                    "SELECT segment_code, due_at FROM segment_due WHERE customer_id = $cid",
+                    {"cid": cid},
+                )
+            }
+            merged = {**current, **moved}
+            if merged == current:
+                continue
+            if current:
+                _x(store, "DELETE FROM segment_due WHERE customer_id = $cid", {"cid": cid})
+            values += [(code, cid, d) for code, d in sorted(merged.items()) if d is not None]
         for start in range(0, len(values), 300):
             chunk = values[start : start + 300]
             params: dict[str, object] = {}
