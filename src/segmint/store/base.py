@@ -15,7 +15,7 @@ import datetime as dt
 import json
 import re
 import time
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -47,6 +47,37 @@ SCHEMA_RECHECK_SECONDS = 5.0
 
 #: The collections :meth:`Store.load_profiles` can read, by their rule names.
 COLLECTIONS = frozenset({"orders", "lines", "events", "wishlist"})
+
+
+def _event(row: Sequence[Any]) -> EventItem:
+    props = row[4]
+    if isinstance(props, str):
+        props = json.loads(props)
+    properties = {
+        str(k): (None if v is None else v if isinstance(v, str) else json.dumps(v))
+        for k, v in (props or {}).items()
+    }
+    return EventItem(row[0], row[1], row[2], row[3], properties)
+
+
+#: Per collection: (table, columns after customer_id, order within a customer, row -> item).
+PROFILE_READS: dict[str, tuple[str, str, str, Callable[[Sequence[Any]], Any]]] = {
+    "orders": (
+        "orders",
+        "id, placed_at, status, total, currency, store, item_count",
+        "placed_at, id",
+        lambda r: OrderItem(*r),
+    ),
+    "lines": (
+        "order_lines",
+        "order_id, sku, product_name, brand, category, quantity, unit_price, amount, "
+        "placed_at, status, store",
+        "placed_at, order_id, line_no",
+        lambda r: LineItem(*r),
+    ),
+    "events": ("events", 'id, type, "at", sku, properties', '"at", id', _event),
+    "wishlist": ("wishlist_items", "sku, added_at", "added_at, sku", lambda r: WishlistItem(*r)),
+}
 
 WISHLIST_ADD = "wishlist_add"
 WISHLIST_REMOVE = "wishlist_remove"
@@ -366,57 +397,17 @@ class Store(abc.ABC):
         if not profiles:
             return {}
 
-        def where(table: str) -> Fragment:
-            return self._in_ids(fixed(f"{table}.customer_id"), "ids", len(ids))
-
-        if "orders" in wanted:
-            for r in self._q(
-                render(
-                    "SELECT customer_id, id, placed_at, status, total, currency, store, item_count "
-                    "FROM orders WHERE {w} ORDER BY customer_id, placed_at, id",
-                    w=where("orders"),
-                ),
-                p,
-            ):
-                profiles[r[0]].orders.append(OrderItem(*r[1:]))
-        if "lines" in wanted:
-            for r in self._q(
-                render(
-                    "SELECT customer_id, order_id, sku, product_name, brand, category, quantity, "
-                    "unit_price, amount, placed_at, status, store FROM order_lines WHERE {w} "
-                    "ORDER BY customer_id, placed_at, order_id, line_no",
-                    w=where("order_lines"),
-                ),
-                p,
-            ):
-                profiles[r[0]].lines.append(LineItem(*r[1:]))
-        if "events" in wanted:
-            for r in self._q(
-                render(
-                    'SELECT customer_id, id, type, "at", sku, properties FROM events WHERE {w} '
-                    'ORDER BY customer_id, "at", id',
-                    w=where("events"),
-                ),
-                p,
-            ):
-                props = r[5]
-                if isinstance(props, str):
-                    props = json.loads(props)
-                properties = {
-                    str(k): (None if v is None else v if isinstance(v, str) else json.dumps(v))
-                    for k, v in (props or {}).items()
-                }
-                profiles[r[0]].events.append(EventItem(r[1], r[2], r[3], r[4], properties))
-        if "wishlist" in wanted:
-            for r in self._q(
-                render(
-                    "SELECT customer_id, sku, added_at FROM wishlist_items WHERE {w} "
-                    "ORDER BY customer_id, added_at, sku",
-                    w=where("wishlist_items"),
-                ),
-                p,
-            ):
-                profiles[r[0]].wishlist.append(WishlistItem(r[1], r[2]))
+        for name in sorted(wanted & PROFILE_READS.keys()):
+            table, columns, order, build = PROFILE_READS[name]
+            sql = render(
+                "SELECT customer_id, {c} FROM {t} WHERE {w} ORDER BY customer_id, {o}",
+                c=fixed(columns),
+                t=ident(table),
+                w=self._in_ids(fixed("customer_id"), "ids", len(ids)),
+                o=fixed(order),
+            )
+            for r in self._q(sql, p):
+                getattr(profiles[r[0]], name).append(build(r[1:]))
         return profiles
 
     # ---- bulk merges used by the importer (inside one transaction) --------------------
