@@ -229,8 +229,13 @@ def _load(
         staged.append(name)
         return store.stage(name, built.tables[name], json_columns=json_columns)
 
+    # What the import writes per table, for the store to prepare a bulk write.
+    sizes = {
+        {**_TABLE, "lines": "order_lines"}.get(name, name): t.num_rows
+        for name, t in built.tables.items()
+    }
     try:
-        with store.transaction():
+        with store.bulk_write(sizes), store.transaction():
             if new_attrs:
                 report.attributes_registered = store.register_attributes(new_attrs)
             if kind in _TABLE:

@@ -157,6 +157,12 @@ class Store(abc.ABC):
     def _in_list(self, column: Fragment, param: str) -> Fragment:
         """SQL testing ``column`` against a list-of-strings parameter ``$param``."""
 
+    @contextmanager
+    def bulk_write(self, rows: Mapping[str, int]) -> Iterator[None]:
+        """Around a write of about ``rows[table]`` rows per table, inside the caller's
+        transaction: a store may suspend secondary indexes for a large one."""
+        yield
+
     def _in_ids(self, column: Fragment, param: str, count: int) -> Fragment:
         """Like :meth:`_in_list` for a list of ``count`` ids known in advance: a store may
         pick another form for a handful (an index lookup rather than a join)."""
