@@ -273,20 +273,16 @@ def apply_known(
     base: dict[str, object] = {"at": at, "trigger": trigger}
     with store.transaction():
         for chunk in _chunks(changes, 250):
-            params = dict(base)
-            rows = []
-            for n, (code, cid, change, reason) in enumerate(chunk):
-                params.update({f"s{n}": code, f"c{n}": cid, f"h{n}": change, f"r{n}": reason})
-                rows.append(f"($s{n}, $c{n}, $h{n}, $r{n})")
+            rows, params = _values(chunk, (None, None, None, None))
             _x(
                 store,
                 render(
                     "INSERT INTO membership_history (seq, segment_code, customer_id, change, "
                     "\"at\", reason, trigger, run_id) SELECT nextval('membership_history_seq'), "
                     "v.s, v.c, v.h, $at, v.r, $trigger, NULL FROM (VALUES {rows}) AS v(s, c, h, r)",
-                    rows=fixed(", ".join(rows)),
+                    rows=rows,
                 ),
-                params,
+                {**base, **params},
             )
         # One statement per exit: both key columns as equalities are an index lookup,
         # where `customer_id = $cid AND segment_code IN (list)` scans the table in
@@ -297,18 +293,14 @@ def apply_known(
                 "DELETE FROM memberships WHERE customer_id = $cid AND segment_code = $code",
                 {"cid": cid, "code": code},
             )
-        for chunk3 in _chunks(list(enters), 300):
-            params = {"at": at}
-            rows = []
-            for n, (code, cid, reason) in enumerate(chunk3):
-                params.update({f"s{n}": code, f"c{n}": cid, f"r{n}": reason})
-                rows.append(f"($s{n}, $c{n}, CAST($at AS TIMESTAMP), $r{n})")
+        for entries in _chunks([(c, i, at, r) for c, i, r in enters], 300):
+            rows, params = _values(entries, (None, None, "TIMESTAMP", None))
             _x(
                 store,
                 render(
                     "INSERT INTO memberships (segment_code, customer_id, since, reason) "
                     "VALUES {rows}",
-                    rows=fixed(", ".join(rows)),
+                    rows=rows,
                 ),
                 params,
             )
@@ -316,6 +308,23 @@ def apply_known(
 
 def _chunks(items: Sequence[_T], size: int) -> list[Sequence[_T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _values(
+    rows: Sequence[Sequence[object]], types: Sequence[str | None]
+) -> tuple[Fragment, dict[str, object]]:
+    """A multi-row ``VALUES`` list with one bound parameter per cell (``$v<row>_<col>``),
+    cast where ``types`` names a type (NULL-able timestamps need it), and its params."""
+    params: dict[str, object] = {}
+    tuples = []
+    for n, row in enumerate(rows):
+        cells = []
+        for k, (value, sql_type) in enumerate(zip(row, types, strict=True)):
+            name = f"v{n}_{k}"
+            params[name] = value
+            cells.append(f"CAST(${name} AS {sql_type})" if sql_type else f"${name}")
+        tuples.append("(" + ", ".join(cells) + ")")
+    return fixed(", ".join(tuples)), params
 
 
 # ---- set-based writes from a target table ---------------------------------------------
@@ -518,18 +527,13 @@ def set_due(store: Store, rows: Sequence[tuple[str, str, dt.datetime | None]]) -
             if current:
                 _x(store, "DELETE FROM segment_due WHERE customer_id = $cid", {"cid": cid})
             values += [(code, cid, d) for code, d in sorted(merged.items()) if d is not None]
-        for start in range(0, len(values), 300):
-            chunk = values[start : start + 300]
-            params: dict[str, object] = {}
-            tuples = []
-            for i, (code, cid, due_at) in enumerate(chunk):
-                params.update({f"s{i}": code, f"c{i}": cid, f"d{i}": due_at})
-                tuples.append(f"($s{i}, $c{i}, CAST($d{i} AS TIMESTAMP))")
+        for block in _chunks(values, 300):
+            tuples, params = _values(block, (None, None, "TIMESTAMP"))
             _x(
                 store,
                 render(
                     "INSERT INTO segment_due (segment_code, customer_id, due_at) VALUES {v}",
-                    v=fixed(", ".join(tuples)),
+                    v=tuples,
                 ),
                 params,
             )
