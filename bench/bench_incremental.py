@@ -31,7 +31,7 @@ import pyarrow as pa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_match import machine
+from bench_match import machine, synthetic_args
 from bench_refresh import define_segments, open_db
 from rulesets import REFERENCE_NOW, RULES
 from segmint.importing import import_arrow
@@ -120,11 +120,7 @@ def pct(values: list[float], p: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=5_000_000)
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--db", type=Path, default=None)
+    synthetic_args(parser)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--batch", type=int, default=5_000, help="orders per ingest batch")
     parser.add_argument("--batches", type=int, default=4)

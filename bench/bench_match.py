@@ -58,6 +58,15 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def synthetic_args(parser: argparse.ArgumentParser) -> None:
+    """The sizes and seed of the cached synthetic store (and ``--db`` to use a copy)."""
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--orders", type=int, default=5_000_000)
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--db", type=Path, default=None)
+
+
 def open_db(args: argparse.Namespace) -> DuckDBStore:
     """The cached synthetic store for these sizes (generated once into bench/.data/)."""
     db = args.db or Path(__file__).parent / ".data" / (
@@ -76,12 +85,8 @@ def open_db(args: argparse.Namespace) -> DuckDBStore:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=5_000_000)
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=42)
+    synthetic_args(parser)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--db", type=Path, default=None)
     args = parser.parse_args()
 
     store = open_db(args)

@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_match import machine, open_db, timed
+from bench_match import machine, open_db, synthetic_args, timed
 from rulesets import FUSED_BASELINE, REFERENCE_NOW, RULES, baseline_params
 from segmint.demo.synthetic import load_synthetic
 from segmint.services.membership import refresh_segments
@@ -217,12 +217,8 @@ def bench_postgres(args: argparse.Namespace) -> list[tuple[str, list[float]]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--orders", type=int, default=5_000_000)
-    parser.add_argument("--events", type=int, default=2_000_000)
-    parser.add_argument("--seed", type=int, default=42)
+    synthetic_args(parser)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--db", type=Path, default=None)
     parser.add_argument("--postgres", default=None, help="also time the refresh on PostgreSQL")
     parser.add_argument("--small", type=int, default=1_000, help="orders of the small change")
     parser.add_argument(
