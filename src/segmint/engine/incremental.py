@@ -135,6 +135,10 @@ def _python(
     reasons = {cid: dict(codes) for cid, codes in members.items()}
     changes: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     dues: list[tuple[str, str, dt.datetime | None]] = []
+    group_of = SegmentPlan.groups_at(plans, now)
+    # A profile's segments (and inherited groups) are set again only when an earlier
+    # layer changed that customer's memberships, not once per segment evaluated.
+    applied: dict[str, frozenset[str]] = {}
     for layer in layers(plans, targets):
         for code in layer:
             plan = plans[code]
@@ -149,7 +153,10 @@ def _python(
                 elif mode == "include":
                     want = "manual"
                 elif predicate is not None:
-                    profile.set_segments(members[cid], SegmentPlan.groups_at(plans, now))
+                    codes = frozenset(members[cid])
+                    if applied.get(cid) != codes:
+                        profile.set_segments(codes, group_of)
+                        applied[cid] = codes
                     want = "rule" if predicate(profile, now) else None
                 else:
                     want = None
@@ -176,7 +183,10 @@ def _python(
         # read-compute-write of one customer consistent for this connection.
         memberships.apply_known(store, all_enters, all_exits, now, trigger)
         _reasons(store, members, reasons)
-        memberships.set_due(store, dues)
+        stored: dict[str, dict[str, dt.datetime]] = {cid: {} for cid in ids}
+        for (code, cid), due_at in current_due.items():
+            stored[cid][code] = due_at
+        memberships.set_due(store, dues, stored)
 
 
 def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
