@@ -66,7 +66,7 @@ def define_segments(store: Store, rules: dict[str, str]) -> None:
 
 
 def reset(store: Store) -> None:
-    for table in ("memberships", "membership_history", "segment_due", "refresh_runs"):
+    for table in ("memberships", "membership_history", "customer_due", "refresh_runs"):
         store._x(f"DELETE FROM {table}")
 
 
@@ -270,7 +270,7 @@ def main() -> None:
     }
     assert report is not None
     members = sum(len(s) for s in got.values())
-    due_rows = store._q("SELECT COUNT(*) FROM segment_due")[0][0]
+    due_rows = store._q("SELECT COUNT(*) FROM customer_due")[0][0]
 
     print(
         f"\nData: {stats['customers']:,} customers, {stats['orders']:,} orders, "

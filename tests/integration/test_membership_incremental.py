@@ -78,7 +78,7 @@ def test_a_completed_checkout_qualifies_at_once(shop: Store) -> None:
     due = dict(
         ((c, i), d) for c, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=dt.UTC))
     )
-    assert due[("acme", "c2")] == dt.datetime(2024, 5, 31, 1, tzinfo=dt.UTC)
+    assert due[("orders", "c2")] == dt.datetime(2024, 5, 31, 1, tzinfo=dt.UTC)
 
 
 def test_only_segments_reading_what_changed_are_touched(shop: Store) -> None:

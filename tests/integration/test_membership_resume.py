@@ -95,7 +95,7 @@ def snapshot(store: Store) -> tuple[list[object], list[object], list[object]]:
         'SELECT segment_code, customer_id, change, "at", reason, trigger FROM '
         "membership_history ORDER BY 1, 2, 3"
     )
-    d = store._q("SELECT segment_code, customer_id, due_at FROM segment_due ORDER BY 1, 2")
+    d = store._q("SELECT source, customer_id, due_at FROM customer_due ORDER BY 1, 2")
     return [tuple(r) for r in m], [tuple(r) for r in h], [tuple(r) for r in d]
 
 

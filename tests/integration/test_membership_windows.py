@@ -58,11 +58,12 @@ def test_exit_at_the_exact_instant_the_window_closes(shop: Store) -> None:
     start = dt.datetime(2024, 5, 1, tzinfo=UTC)
     refresh_segments(shop, None, start)
     assert set(members(shop, "d30")) == {"c1", "c2"}
-    due = {(c, i): d for c, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=UTC))}
-    assert not any(code == "tagged" for code, _ in due)
-    # the SQL bound is exact for days (and never later than the exact instant)
-    assert due[("d30", "c1")] == PLACED + dt.timedelta(days=30)
-    assert due[("gt90", "c1")] == PLACED + dt.timedelta(days=90)
+    due = {(s, i): d for s, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=UTC))}
+    # one row per customer and source: every windowed rule here reads orders only
+    assert {s for s, _ in due} == {"orders"}
+    # the earliest instant over d30 (30d), gt90 (90d), month (1m) and lapsed (30d),
+    # exact in SQL (and never later than the exact instant)
+    assert due[("orders", "c1")] == PLACED + dt.timedelta(days=30)
 
     report = run_worker(shop, dt.datetime(2024, 9, 1, tzinfo=UTC))
     assert report.exited >= 4
@@ -98,8 +99,9 @@ def test_month_window_refreshed_inside_the_clamped_stretch(shop: Store) -> None:
     # exit: the due instant must still be 1 Mar 00:00, computed exactly in SQL too.
     refresh_segments(shop, ["month"], dt.datetime(2024, 2, 29, 18, tzinfo=UTC))
     assert "c3" in members(shop, "month")
-    due = {(c, i): d for c, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=UTC))}
-    assert due[("month", "c3")] == dt.datetime(2024, 3, 1, tzinfo=UTC)
+    due = {(s, i): d for s, i, d in memberships.due(shop, dt.datetime(2100, 1, 1, tzinfo=UTC))}
+    # 1m gives 1 Mar 00:00, earlier than 30d's 1 Mar 12:00
+    assert due[("orders", "c3")] == dt.datetime(2024, 3, 1, tzinfo=UTC)
     run_worker(shop, dt.datetime(2024, 3, 10, tzinfo=UTC))
     assert exits(shop, "month") == [("c3", dt.datetime(2024, 3, 1, tzinfo=UTC), "window")]
 

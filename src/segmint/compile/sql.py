@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -144,6 +144,20 @@ def _any(conditions: list[exp.Expr]) -> exp.Expr:
 
 def _zero_if_null(value: exp.Expr) -> exp.Expr:
     return exp.Coalesce(this=value, expressions=[exp.Literal.number(0)])
+
+
+Bind = Callable[[object], exp.Expr]
+
+
+@dataclass(frozen=True)
+class GroupedValue:
+    """An extra per-customer aggregate over one collection that the rule language cannot
+    spell (the membership engine's due instants): ``build(bind)`` returns the aggregate
+    and the row filter it needs (None: every row), with every value bound through
+    ``bind``. It joins that collection's grouped subquery, so no second scan."""
+
+    collection: str
+    build: Callable[[Bind], tuple[exp.Expr, exp.Expr | None]]
 
 
 class _Visitor:
@@ -444,6 +458,20 @@ class _Visitor:
             )
         return exp.column(alias, f"g_{collection}")
 
+    def grouped_value(self, value: GroupedValue) -> exp.Expr:
+        """The grouped subquery's column for a caller-built aggregate."""
+        if value.collection not in _TABLES:
+            raise CompileError(f"unknown collection '{value.collection}'")
+        aggregate, condition = value.build(self.bind)
+        if condition is not None:
+            aggregate = exp.Filter(this=aggregate, expression=exp.Where(this=condition))
+        aliases = self.groups.setdefault(value.collection, {})
+        alias = f"a{len(aliases)}"
+        aliases[("grouped", len(aliases))] = alias
+        self.group_columns.setdefault(value.collection, []).append(exp.alias_(aggregate, alias))
+        self.group_filters.setdefault(value.collection, []).append(condition)
+        return exp.column(alias, f"g_{value.collection}")
+
     def _aggregate(self, node: Aggregate, kind: str) -> exp.Expr:
         item = exp.column(node.field, quoted=True) if node.field else None
         agg: exp.Expr
@@ -535,7 +563,7 @@ class SqlCompiler:
         *,
         only_ids_in: str | None = None,
         ordered: bool = True,
-        values: Sequence[Aggregate] = (),
+        values: Sequence[Aggregate | GroupedValue] = (),
     ) -> CompiledQuery:
         """``SELECT c.id, <rule 0> AS r_0, …`` for every customer, in one pass.
 
@@ -553,7 +581,13 @@ class SqlCompiler:
         customer_id = exp.column("id", _CUSTOMER, quoted=True)
         outputs = [exp.alias_(customer_id, "id")]
         outputs += [exp.alias_(_two_valued(c), f"r_{i}") for i, c in enumerate(conditions)]
-        outputs += [exp.alias_(visitor.value(v, None), f"v_{i}") for i, v in enumerate(values)]
+        outputs += [
+            exp.alias_(
+                visitor.grouped_value(v) if isinstance(v, GroupedValue) else visitor.value(v, None),
+                f"v_{i}",
+            )
+            for i, v in enumerate(values)
+        ]
         query = visitor.select(*outputs, only_ids_in=only_ids_in)
         if ordered:
             query = query.order_by(customer_id.copy())

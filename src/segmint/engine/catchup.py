@@ -4,12 +4,14 @@ When the worker runs late (or with a later ``--as-of``), many instants may be du
 order turning 30 days old is one. Visiting them instant by instant through the database
 costs a round trip each. Instead, for a batch of due customers, the profiles and current
 memberships are loaded once, and each customer's timeline is replayed with the compiled
-predicates: pop the earliest due instant, evaluate the due segments (and those reading
-them through ``IN SEGMENT`` or their user group) AT that instant, record any entry or exit
-at that exact instant, compute the next instant from that one, and repeat until the next
-one is after ``now``. The changes are then written set-based in one transaction: history
-rows in chronological order, the final membership of each touched pair, and the new due
-instants.
+predicates: wake at the customer's earliest due instant (the minimum of its per-source
+rows, engine/windows.py), evaluate every windowed segment (and those reading them through
+``IN SEGMENT`` or their user group) AT that instant, record any entry or exit at that
+exact instant, compute the next instant from that one, and repeat until the next one is
+after ``now``. No answer can change before the earliest instant, so this is exact; a
+segment that does not change there was woken early, which costs one evaluation. The
+changes are then written set-based in one transaction: history rows in chronological
+order, the final membership of each touched pair, and the customer's new due rows.
 
 Segment boundaries (:func:`segmint.engine.groups.pending_boundaries`) are instants of the
 same timeline: at a segment's ``starts_at``/``ends_at`` its group starts/stops being
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -54,10 +56,12 @@ class CatchUp:
     """What replaying a batch produced (nothing is written until :func:`write`)."""
 
     changes: list[TimedChange] = field(default_factory=list)
+    #: (source, customer, instant or None) of the woken customers, whose rows they replace
     dues: list[tuple[str, str, dt.datetime | None]] = field(default_factory=list)
+    woken: list[str] = field(default_factory=list)
     reasons: list[tuple[str, str, str]] = field(default_factory=list)  # reason-only moves
     instants: int = 0
-    processed: int = 0
+    processed: int = 0  # customer wake-ups
     boundaries: int = 0  # (segment boundary, member) pairs applied
 
 
@@ -80,6 +84,11 @@ def _want(
     return "rule" if predicate(profile, at) else None
 
 
+def _earliest(instants: Iterable[dt.datetime | None]) -> dt.datetime | None:
+    found = [i for i in instants if i is not None]
+    return min(found) if found else None
+
+
 def replay(
     plans: Mapping[str, SegmentPlan],
     schema: Schema,
@@ -91,30 +100,37 @@ def replay(
     result: CatchUp,
     boundaries: Boundaries | None = None,
 ) -> None:
-    """Replay one customer's due instants (and the segment boundaries) up to ``now``
-    (``members`` is updated in place)."""
+    """Replay one customer's due instants (``due``: source -> instant) and the segment
+    boundaries up to ``now`` (``members`` is updated in place)."""
     cid = profile.id
-    # (instant, 0, code): the code is due; (instant, 1, code): a boundary of that segment
-    heap = [(at, _DUE, code) for code, at in due.items() if at <= now and code in plans]
+    specs = {c: p.window for c, p in plans.items() if p.window is not None}
+    windowed = frozenset(specs)
+    # (instant, 0, ""): the customer wakes; (instant, 1, code): a boundary of that segment
+    first = _earliest(due.values())
+    heap: list[tuple[dt.datetime, int, str]] = []
+    if first is not None and first <= now:
+        heap.append((first, _DUE, ""))
+        result.woken.append(cid)
     if boundaries is not None:
         heap += [(at, _BOUNDARY, code) for at, code in boundaries.events]
     heapq.heapify(heap)
-    # every pair due now gets a new instant or none (a deleted or no longer windowed
-    # segment loses its row), so the worker never sees the same row twice
-    final_due: dict[str, dt.datetime | None] = {c: None for c, at in due.items() if at <= now}
+    final_due: dict[str, dt.datetime | None] = {}
     before = dict(members)
     while heap:
         at = heap[0][0]
         codes: set[str] = set()
+        wake = False
         while heap and heap[0][0] == at:
             _, kind, code = heapq.heappop(heap)
             if kind == _DUE:
-                codes.add(code)
-                result.processed += 1
+                wake = True
             elif boundaries is not None and code in members:
                 # a member of the segment at its boundary: its group appears/disappears
                 codes |= boundaries.readers.get(code, frozenset())
                 result.boundaries += 1
+        if wake:
+            codes |= windowed
+            result.processed += 1
         if not codes:
             continue
         result.instants += 1
@@ -132,14 +148,13 @@ def replay(
                     del members[code]
                 elif have is not None and want is not None:
                     members[code] = want
-                if plan.window is not None:
-                    nxt = windows.next_due(plan.window, profile, at, schema.timezone)
-                    if nxt is not None and nxt <= now:
-                        heapq.heappush(heap, (nxt, _DUE, code))
-                    if nxt is None or nxt > now:
-                        final_due[code] = nxt
-    for code, nxt in final_due.items():
-        result.dues.append((code, cid, nxt))
+        if wake:
+            final_due = windows.customer_dues(specs, profile, at, schema.timezone)
+            nxt = _earliest(final_due.values())
+            if nxt is not None and nxt <= now:
+                heapq.heappush(heap, (nxt, _DUE, ""))
+    if first is not None and first <= now:
+        result.dues += [(source, cid, at) for source, at in sorted(final_due.items())]
     for code, reason in members.items():
         if code in before and before[code] != reason:
             result.reasons.append((code, cid, reason))
@@ -172,13 +187,14 @@ def catch_up(
         )
         for code, cid, value in q(store, sql, params):
             target[cid][code] = value
-    sql = render("SELECT segment_code, customer_id, due_at FROM segment_due WHERE {f}", f=in_ids)
-    for code, cid, due_at in q(store, sql, params):
-        due[cid][code] = due_at
+    sql = render("SELECT source, customer_id, due_at FROM customer_due WHERE {f}", f=in_ids)
+    for source, cid, due_at in q(store, sql, params):
+        due[cid][source] = due_at
     for cid in customer_ids:
         profile = profiles.get(cid)
         if profile is None:  # deleted since it was scheduled: nothing can be due for it
-            result.dues += [(code, cid, None) for code in due[cid]]
+            if due[cid]:
+                result.woken.append(cid)
             continue
         replay(plans, schema, profile, members[cid], manual[cid], due[cid], now, result, boundaries)
     return result
@@ -225,7 +241,7 @@ def write(store: Store, result: CatchUp, trigger: str = "window") -> None:
                 "UPDATE memberships SET reason = $r WHERE segment_code = $c AND customer_id = $i",
                 {"r": reason, "c": code, "i": cid},
             )
-        memberships.set_due(store, result.dues)
+        memberships.set_due(store, result.dues, whole=result.woken)
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:

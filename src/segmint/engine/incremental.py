@@ -8,7 +8,8 @@ Two engines, same answers (the conformance suite holds them equal):
 - few customers (a checkout, an API call, the worker's due instants): the Python engine
   over ``store.load_profiles(ids)`` with cached compiled predicates — a handful of small
   queries, no scan; the diff is computed in Python and written with ``apply_changes``;
-  windowed segments get their exact next due instant (:func:`windows.next_due`);
+  the customers' due sources whose data was loaded get their exact next instant
+  (:func:`windows.customer_dues`);
 - many customers (an import): the ids are staged and the refresh machinery runs ONE
   fused SQL pass per layer restricted to them (``compile_many(only_ids_in=…)`` filters
   every grouped subquery too), and the diff is written set-based.
@@ -33,7 +34,6 @@ from segmint.engine.plans import (
     utc,
     with_dependents,
 )
-from segmint.model.profile import Profile
 from segmint.rules.schema import Schema
 from segmint.store import memberships
 from segmint.store.base import Store
@@ -105,13 +105,14 @@ def _python(
     trigger: str,
     report: UpdateReport,
 ) -> None:
-    profiles = store.load_profiles(ids, _collections([plans[c] for c in targets]))
+    needed = _collections([plans[c] for c in targets])
+    profiles = store.load_profiles(ids, needed)
     ids = [i for i in ids if i in profiles]
     if not ids:
         return
     members: dict[str, dict[str, str]] = {i: {} for i in ids}  # customer -> code -> reason
     manual: dict[tuple[str, str], str] = {}
-    current_due: dict[tuple[str, str], dt.datetime] = {}
+    current_due: dict[str, dict[str, dt.datetime]] = {i: {} for i in ids}
     # The customers' state in one round trip: memberships, manual rows, due instants.
     in_ids = store._in_ids(fixed("customer_id"), "ids", len(ids))
     for table, code, cid, value, due_at in q(
@@ -120,8 +121,8 @@ def _python(
             "SELECT 'm', segment_code, customer_id, reason, CAST(NULL AS TIMESTAMP) "
             "FROM memberships WHERE {f} UNION ALL SELECT 'x', segment_code, customer_id, "
             "mode, CAST(NULL AS TIMESTAMP) FROM segment_manual WHERE {f} UNION ALL "
-            "SELECT 'd', segment_code, customer_id, CAST(NULL AS TEXT), due_at "
-            "FROM segment_due WHERE {f}",
+            "SELECT 'd', source, customer_id, CAST(NULL AS TEXT), due_at "
+            "FROM customer_due WHERE {f}",
             f=in_ids,
         ),
         {"ids": ids},
@@ -131,10 +132,9 @@ def _python(
         elif table == "x":
             manual[(code, cid)] = value
         else:
-            current_due[(code, cid)] = due_at
+            current_due[cid][code] = due_at
     reasons = {cid: dict(codes) for cid, codes in members.items()}
     changes: list[tuple[str, list[tuple[str, str]], list[str]]] = []
-    dues: list[tuple[str, str, dt.datetime | None]] = []
     group_of = SegmentPlan.groups_at(plans, now)
     # A profile's segments (and inherited groups) are set again only when an earlier
     # layer changed that customer's memberships, not once per segment evaluated.
@@ -169,10 +169,17 @@ def _python(
                     del members[cid][code]
                 elif have is not None and want is not None and have != want:
                     members[cid][code] = want  # the reason follows (written below)
-                due = _next(plan, profile, now, schema) if plan.window is not None else None
-                if current_due.get((code, cid)) != due:  # write only what moved
-                    dues.append((code, cid, due))
             changes.append((code, enters, exits))
+    # The due sources whose data is loaded, over every windowed segment of the catalog.
+    specs = {c: p.window for c, p in plans.items() if p.window is not None}
+    only = {windows.PROFILE, *(needed & windows.TIME_FIELDS.keys())} - {"lines"}
+    dues: list[tuple[str, str, dt.datetime | None]] = []
+    for cid in ids:
+        for source, due in windows.customer_dues(
+            specs, profiles[cid], now, schema.timezone, only
+        ).items():
+            if current_due[cid].get(source) != due:  # write only what moved
+                dues.append((source, cid, due))
     all_enters = [(code, cid, reason) for code, enters, _ in changes for cid, reason in enters]
     all_exits = [(code, cid, reasons[cid][code]) for code, _, exits in changes for cid in exits]
     for code, enters, exits in changes:
@@ -183,10 +190,7 @@ def _python(
         # read-compute-write of one customer consistent for this connection.
         memberships.apply_known(store, all_enters, all_exits, now, trigger)
         _reasons(store, members, reasons)
-        stored: dict[str, dict[str, dt.datetime]] = {cid: {} for cid in ids}
-        for (code, cid), due_at in current_due.items():
-            stored[cid][code] = due_at
-        memberships.set_due(store, dues, stored)
+        memberships.set_due(store, dues, current_due)
 
 
 def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
@@ -199,13 +203,6 @@ def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
         if plan.window is not None:
             needed |= set(plan.window.collections)
     return needed
-
-
-def _next(
-    plan: SegmentPlan, profile: Profile, now: dt.datetime, schema: Schema
-) -> dt.datetime | None:
-    assert plan.window is not None
-    return windows.next_due(plan.window, profile, now, schema.timezone)
 
 
 def _reasons(
@@ -239,11 +236,11 @@ def _sql(
         try:
             scope = memberships.Scope(ids_table=staged)
             for layer in layers(plans, targets):
-                refresh.build_targets(
-                    store, schema, [plans[c] for c in layer], now, ids_table=staged
+                built = refresh.build_targets(
+                    store, schema, [plans[c] for c in layer], now, plans, ids_table=staged
                 )
                 before = _history_mark(store)
-                refresh.apply_layer(store, layer, scope, now, trigger, None)
+                refresh.apply_layer(store, layer, built.sources, scope, now, trigger, None)
                 for code, change, count in q(
                     store,
                     "SELECT segment_code, change, COUNT(*) FROM membership_history "

@@ -101,12 +101,14 @@ def _in_ids(column: str, ids_table: str | None) -> Fragment:
 @dataclass
 class Targets:
     """A layer's target as SQL over the temp tables WIDE and DUE_WIDE: ``rows`` selects
-    ``(segment_code, customer_id, reason)``, ``due`` selects ``(segment_code,
-    customer_id, due_at)`` (None: no windowed segment), both with ``params``."""
+    ``(segment_code, customer_id, reason)``, ``due`` selects ``(source, customer_id,
+    due_at)`` for the due ``sources`` this layer computes (None: none), both with
+    ``params``."""
 
     rows: str | None
     due: str | None
     params: dict[str, object]
+    sources: list[str] = field(default_factory=list)
 
     def materialize(self, store: Store, only_ids: str | None = None) -> None:
         """Fill TARGET and DUE (for the customers of the staged ``only_ids`` table, or
@@ -129,25 +131,43 @@ class Targets:
             store.execute("ANALYZE segmint_m_due")
 
 
+def catalog_specs(catalog: Mapping[str, SegmentPlan]) -> dict[str, WindowSpec]:
+    return {c: p.window for c, p in sorted(catalog.items()) if p.window is not None}
+
+
+def layer_sources(plans: Sequence[SegmentPlan], specs: Mapping[str, WindowSpec]) -> list[str]:
+    """The due sources a layer's pass recomputes: the collections its rules read (the
+    pass reads them anyway) and PROFILE (customer fields and constants: no collection)."""
+    read = {
+        "orders" if c == "lines" else c
+        for p in plans
+        if p.checked is not None
+        for c in p.checked.collections
+    }
+    return [s for s in windows.sources(specs) if s == windows.PROFILE or s in read]
+
+
 def build_targets(
     store: Store,
     schema: Schema,
     plans: Sequence[SegmentPlan],
     now: dt.datetime,
+    catalog: Mapping[str, SegmentPlan],
     *,
     ids_table: str | None = None,
     materialize: bool = True,
 ) -> Targets:
-    """Fill temp tables TARGET (who should be in) and DUE (next due instants) for
-    ``plans`` (one layer) at ``now``: one fused pass over the store (restricted to the
-    customers of ``ids_table`` when given). With ``materialize=False`` only the wide
-    results are stored; the caller materializes (some of) them with the returned
-    :class:`Targets`."""
+    """Fill temp tables TARGET (who should be in) and DUE (next due instants of the
+    layer's sources over every windowed segment of ``catalog``) for ``plans`` (one
+    layer) at ``now``: one fused pass over the store (restricted to the customers of
+    ``ids_table`` when given). With ``materialize=False`` only the wide results are
+    stored; the caller materializes (some of) them with the returned :class:`Targets`."""
     codes = [p.code for p in plans]
     rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
-    specs = {p.code: p.window for p in plans if p.window is not None}
-    # The due instants' aggregates ride along in the rules' grouped subqueries.
-    fused = windows.fused_values(specs) if specs and rules else None
+    specs = catalog_specs(catalog)
+    wanted = layer_sources(plans, specs)
+    # The collections' due instants ride along in the rules' grouped subqueries.
+    fused = windows.fused_values(specs, wanted, now) if wanted and rules else None
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     _recreate(
         store,
@@ -160,7 +180,7 @@ def build_targets(
             now,
             only_ids_in=ids_table,
             ordered=False,
-            values=[a for _, _, a in fused or ()],
+            values=[v for _, v in fused or ()],
         )
         store.execute(
             render("INSERT INTO segmint_m_wide {q}", q=fixed(compiled.sql)), compiled.params
@@ -213,9 +233,9 @@ def build_targets(
             "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
             parts=fixed(" UNION ALL ".join(parts)),
         )
-    columns = None if fused is None else {(c, k): f"v_{i}" for i, (c, k, _) in enumerate(fused)}
-    due = _build_due(store, schema, specs, now, ids_table, params, columns)
-    targets = Targets(rows, due, params)
+    columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
+    due = _build_due(store, schema, specs, wanted, now, ids_table, params, columns)
+    targets = Targets(rows, due, params, wanted)
     if materialize:
         targets.materialize(store)
     return targets
@@ -225,52 +245,53 @@ def _build_due(
     store: Store,
     schema: Schema,
     specs: Mapping[str, WindowSpec],
+    wanted: Sequence[str],
     now: dt.datetime,
     ids_table: str | None,
     params: dict[str, object],
-    columns: Mapping[tuple[str, windows.Key], str] | None,
+    columns: Mapping[str, str] | None,
 ) -> str | None:
-    """Fill DUE_WIDE (one column per windowed segment) and return the SQL unpivoting it
-    (its parameters added to ``params``); None without windowed segments. With
-    ``columns`` (the fused pass's due aggregates in WIDE) no collection is read again."""
-    _recreate(
-        store, DUE, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")]
-    )
-    if not specs:
+    """Fill DUE_WIDE (one column per source of ``wanted``) and return the SQL unpivoting
+    it (its parameters added to ``params``); None without sources. With ``columns`` (the
+    fused pass's due aggregates in WIDE) no collection is read again."""
+    _recreate(store, DUE, [("source", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")])
+    if not wanted:
         return None
     if columns is not None:
-        sql, due_params, codes = windows.due_from_wide(specs, now, schema.timezone, columns, WIDE)
+        sql, due_params = windows.due_from_wide(
+            specs, wanted, now, schema.timezone, columns, WIDE, store.dialect
+        )
     else:
-        sql, due_params, codes = windows.due_query(
-            specs, now, schema.timezone, ids_table, store.dialect
+        sql, due_params = windows.due_query(
+            specs, wanted, now, schema.timezone, ids_table, store.dialect
         )
     _recreate(
-        store, DUE_WIDE, [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(codes)))]
+        store, DUE_WIDE, [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(wanted)))]
     )
     x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), due_params)
     parts = [
         render(
-            "SELECT CAST($dc{i} AS TEXT) AS segment_code, id AS customer_id, due_{i} AS due_at "
+            "SELECT CAST($ds{i} AS TEXT) AS source, id AS customer_id, due_{i} AS due_at "
             "FROM segmint_m_duew WHERE due_{i} IS NOT NULL",
             i=fixed(str(i)),
         )
-        for i in range(len(codes))
+        for i in range(len(wanted))
     ]
-    params.update({f"dc{i}": c for i, c in enumerate(codes)})
+    params.update({f"ds{i}": s for i, s in enumerate(wanted)})
     return " UNION ALL ".join(parts)
 
 
 def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> int:
     """Fill temp table CHANGED (``id``) with every customer whose memberships (or reason)
-    or due instants of ``codes`` differ from ``targets``, in ONE statement over all
-    customers (the targets are read where they are computed, not copied); returns how
-    many. The batches then write only those customers: a refresh that changes nothing
-    writes nothing but its checkpoint, one that changes a few writes them in one small
-    transaction."""
+    of ``codes`` or due instants of the targets' sources differ from ``targets``, in ONE
+    statement over all customers (the targets are read where they are computed, not
+    copied); returns how many. The batches then write only those customers: a refresh
+    that changes nothing writes nothing but its checkpoint, one that changes a few
+    writes them in one small transaction."""
     _recreate(store, CHANGED, [("id", "TEXT")])
-    empty_rows = "SELECT CAST(NULL AS TEXT) AS segment_code, CAST(NULL AS TEXT) AS customer_id"
-    rows = targets.rows or f"{empty_rows}, CAST(NULL AS TEXT) AS reason WHERE FALSE"
-    due = targets.due or f"{empty_rows}, CAST(NULL AS TIMESTAMP) AS due_at WHERE FALSE"
+    empty = "SELECT CAST(NULL AS TEXT) AS {k}, CAST(NULL AS TEXT) AS customer_id, {v} WHERE FALSE"
+    rows = targets.rows or empty.format(k="segment_code", v="CAST(NULL AS TEXT) AS reason")
+    due = targets.due or empty.format(k="source", v="CAST(NULL AS TIMESTAMP) AS due_at")
     x(
         store,
         render(
@@ -280,17 +301,17 @@ def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> i
             "ON t.segment_code = m.segment_code AND t.customer_id = m.customer_id "
             "WHERE m.customer_id IS NULL OR t.customer_id IS NULL OR t.reason <> m.reason "
             "UNION ALL SELECT COALESCE(t.customer_id, d.customer_id) FROM ({d}) AS t "
-            "FULL OUTER JOIN (SELECT * FROM segment_due AS d WHERE {cd}) AS d "
-            "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
+            "FULL OUTER JOIN (SELECT * FROM customer_due AS d WHERE {cd}) AS d "
+            "ON t.source = d.source AND t.customer_id = d.customer_id "
             "WHERE t.customer_id IS NULL OR d.customer_id IS NULL OR t.due_at <> d.due_at"
             ") AS u",
             ch=ident(CHANGED),
             t=fixed(rows),
             d=fixed(due),
             cm=store._in_list(fixed("m.segment_code"), "codes"),
-            cd=store._in_list(fixed("d.segment_code"), "codes"),
+            cd=store._in_list(fixed("d.source"), "sources"),
         ),
-        {**targets.params, "codes": list(codes)},
+        {**targets.params, "codes": list(codes), "sources": targets.sources},
     )
     if store.dialect == "postgres":
         store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
@@ -300,6 +321,7 @@ def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> i
 def apply_layer(
     store: Store,
     codes: Sequence[str],
+    sources: Sequence[str],
     scope: memberships.Scope,
     at: dt.datetime,
     trigger: str,
@@ -307,7 +329,7 @@ def apply_layer(
 ) -> None:
     """Write the difference between the temp targets and the store, for ``scope``."""
     memberships.apply_target(store, TARGET, codes, scope, at, trigger, run_id)
-    memberships.apply_due_target(store, DUE, codes, scope)
+    memberships.apply_due_target(store, DUE, sources, scope)
 
 
 # ---- runs ----------------------------------------------------------------------------
@@ -422,7 +444,7 @@ def _execute(
             if index < start_layer:
                 continue
             targets = build_targets(
-                store, schema, [plans[c] for c in layer], as_of, materialize=False
+                store, schema, [plans[c] for c in layer], as_of, plans, materialize=False
             )
             # Only customers whose rows differ are written (the difference is against the
             # current rows, so ranges applied before a kill have none left). A few: one
@@ -452,7 +474,7 @@ def _execute(
                 mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
                 with store.transaction():
                     if changed:
-                        apply_layer(store, layer, scope, as_of, "refresh", run_id)
+                        apply_layer(store, layer, targets.sources, scope, as_of, "refresh", run_id)
                     x(
                         store,
                         "UPDATE refresh_runs SET checkpoint = $c WHERE id = $id",
@@ -460,11 +482,21 @@ def _execute(
                     )
                 if progress is not None:
                     progress(f"layer {index + 1}/{len(ordered)}", done, len(todo))
-        x(
-            store,
-            "UPDATE refresh_runs SET state = 'done', finished_at = $t WHERE id = $id",
-            {"t": dt.datetime.now(dt.UTC), "id": run_id},
-        )
+        with store.transaction():
+            if set(plans) <= set(run_codes):
+                # Every source of the catalog was recomputed: rows of a source no windowed
+                # segment reads any more (or migrated ones) are stale.
+                kept = list(windows.sources(catalog_specs(plans)))
+                stale = render(
+                    "DELETE FROM customer_due WHERE NOT ({c})",
+                    c=store._in_list(fixed("source"), "sources"),
+                )
+                x(store, stale if kept else "DELETE FROM customer_due", {"sources": kept})
+            x(
+                store,
+                "UPDATE refresh_runs SET state = 'done', finished_at = $t WHERE id = $id",
+                {"t": dt.datetime.now(dt.UTC), "id": run_id},
+            )
     finally:
         drop_temp(store)
 

@@ -13,13 +13,14 @@ calendar clamping can make ``v + D`` too early (31 Jan + 1m = 29 Feb, but
 ``29 Feb 12:00 - 1m`` is 29 Jan, still before 31 Jan): then the answer is the next day
 start (1 Mar 00:00). :func:`first_instant` computes it exactly with ``timeutil.shift``.
 
-- :func:`next_due` (Python, exact): the smallest candidate after ``now`` for one profile.
-- :func:`due_query` (SQL, for batches): the same instants per collection (month
-  arithmetic with the same clamping, then the same next-day-start correction), over the
-  ORDERS for a rule reading lines (a line's placed_at is its order's) — a superset of the
-  values, so the instant is exact or EARLY, never late. At an early instant the worker
-  re-evaluates and computes the exact next candidate from there: one extra evaluation,
-  never a skipped or repeated change.
+- :func:`next_due` (Python, exact): the smallest candidate after ``now`` for one rule.
+- What is stored is per customer and SOURCE (see "per-customer due instants" below):
+  :func:`customer_dues` (Python, exact), :func:`due_query` (SQL, a separate pass, exact
+  for calendar units too) and :func:`fused_values` (SQL, one aggregate per collection in
+  the rules' own pass, for h/d/w). Orders stand in for lines (a line's placed_at is its
+  order's): a superset of the values, so an instant is exact or EARLY, never late. At an
+  early instant the worker re-evaluates and computes the exact next candidate from there:
+  one extra evaluation, never a skipped or repeated change.
 
 A rule comparing a DATE field with a relative time compares calendar days of the store's
 time zone; those answers change when ``shift(now, -D)`` crosses a local midnight, which
@@ -30,18 +31,18 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
+from sqlglot import exp
+
+from segmint.compile.sql import Bind, GroupedValue
 from segmint.model.profile import Profile
 from segmint.rules import CheckedRule, timeutil
 from segmint.rules.ast import (
-    Aggregate,
-    Compare,
     Duration,
     Literal,
-    Path,
     RelativeTime,
     Within,
     walk,
@@ -59,6 +60,7 @@ TABLES = {
     "events": "events",
     "wishlist": "wishlist_items",
 }
+Built = tuple[exp.Expr, exp.Expr | None]
 _EXACT = {"h": dt.timedelta(hours=1), "d": dt.timedelta(days=1), "w": dt.timedelta(weeks=1)}
 
 
@@ -203,6 +205,84 @@ def global_due(spec: WindowSpec, now: dt.datetime, timezone: str) -> dt.datetime
     return next_due(spec, None, now, timezone)
 
 
+# ---- per-customer due instants, by source -------------------------------------------
+#
+# What is stored is not one instant per (segment, customer) but, per customer, one per
+# SOURCE of time-dependence: each collection a windowed rule reads ("orders" standing in
+# for lines, "events", "wishlist") and PROFILE (timestamp customer fields, timestamp
+# literals and local-day boundaries). A source's instant is the minimum over EVERY
+# windowed segment of the catalog of that segment's next instant from that source's
+# values, so the customer's earliest row is the earliest instant at which any of its
+# answers can change. Waking a customer there and re-evaluating all its windowed
+# segments is exact (no answer changes before it); one that turns out not to change is
+# an early wake-up, harmless. A source is a pure function of its own data, so a path
+# that saw only orders change recomputes only the "orders" row.
+
+PROFILE = "profile"
+
+
+def _source(collection: str) -> str:
+    return "orders" if collection == "lines" else collection
+
+
+def sources(specs: Mapping[str, WindowSpec]) -> tuple[str, ...]:
+    """The due sources of a catalog's window specs, sorted."""
+    found: set[str] = set()
+    for spec in specs.values():
+        found.update(_source(c) for c in spec.collections)
+        if spec.fields or spec.constants or spec.date_durations:
+            found.add(PROFILE)
+    return tuple(sorted(found))
+
+
+def _durations(specs: Mapping[str, WindowSpec]) -> dict[str, set[Duration]]:
+    """collection source -> every duration a spec reading it uses."""
+    found: dict[str, set[Duration]] = {}
+    for spec in specs.values():
+        for coll in spec.collections:
+            found.setdefault(_source(coll), set()).update(spec.durations)
+    return found
+
+
+def _profile_specs(specs: Mapping[str, WindowSpec]) -> list[WindowSpec]:
+    """The specs' customer-field and constant parts (their collections left out)."""
+    unique = {
+        replace(spec, collections=())
+        for spec in specs.values()
+        if spec.fields or spec.constants or spec.date_durations
+    }
+    return sorted(unique, key=repr)
+
+
+def customer_dues(
+    specs: Mapping[str, WindowSpec],
+    profile: Profile,
+    now: dt.datetime,
+    timezone: str,
+    only: Collection[str] | None = None,
+) -> dict[str, dt.datetime | None]:
+    """The exact next instant after ``now`` of each source (of ``only``, when given) for
+    this customer: None when no answer can change through it any more."""
+    result: dict[str, dt.datetime | None] = {}
+    for source, durations in sorted(_durations(specs).items()):
+        if only is not None and source not in only:
+            continue
+        field = TIME_FIELDS[source]
+        values = sorted(
+            v for item in getattr(profile, source) if (v := getattr(item, field)) is not None
+        )
+        result[source] = _earliest(_first_after(values, d, now) for d in durations)
+    profile_specs = _profile_specs(specs)
+    if profile_specs and (only is None or PROFILE in only):
+        result[PROFILE] = _earliest(next_due(s, profile, now, timezone) for s in profile_specs)
+    return result
+
+
+def _earliest(instants: Iterable[dt.datetime | None]) -> dt.datetime | None:
+    found = [i for i in instants if i is not None]
+    return min(found) if found else None
+
+
 #: A duration as SQL sees it: ("x", timedelta) for h/d/w, ("m", months) for m/y.
 _Key = tuple[str, Any]
 Key = _Key
@@ -220,34 +300,27 @@ def _reach(key: _Key) -> dt.timedelta:
     return key[1] if key[0] == "x" else dt.timedelta(days=31 * key[1] + 1)
 
 
-def due_query(
-    specs: Mapping[str, WindowSpec],
-    now: dt.datetime,
-    timezone: str,
-    ids_table: str | None,
-    dialect: str = "duckdb",
-) -> tuple[Fragment, dict[str, object], list[str]]:
-    """SQL (``$name`` placeholders) computing, for every customer (or those of the staged
-    ``ids_table``), one column ``due_<i>`` per segment of ``specs``: the next due instant
-    after ``now`` (NULL: none). One grouped subquery per collection, shared by all
-    segments; only items recent enough to give a future instant are read. Calendar units
-    are computed exactly as :func:`first_instant` does (the database's month arithmetic
-    clamps to the month's end like ``timeutil.add_months``). Returns (sql, params, codes
-    in column order)."""
-    params: dict[str, object] = {"now": now, "now1": now + MICRO}
-    names: dict[_Key, str] = {}
+class _Firsts:
+    """``first(column, key)``: the smallest n with shift(n, -D) >= column, as SQL with
+    the durations bound as ``$ddN`` parameters (month arithmetic clamped like
+    ``timeutil.add_months``, then corrected to the next day start as
+    :func:`first_instant` does)."""
 
-    def first(column: str, key: _Key) -> str:
-        """The smallest n with shift(n, -D) >= column, as SQL."""
-        if key not in names:
-            names[key] = f"dd{len(names)}"
-            params[names[key]] = key[1]
-        p = names[key]
+    def __init__(self, params: dict[str, object], dialect: str) -> None:
+        self.params = params
+        self.dialect = dialect
+        self.names: dict[_Key, str] = {}
+
+    def __call__(self, column: str, key: _Key) -> str:
+        if key not in self.names:
+            self.names[key] = f"dd{len(self.names)}"
+            self.params[self.names[key]] = key[1]
+        p = self.names[key]
         if key[0] == "x":
             return f"({column} + ${p})"
         months = (
             f"make_interval(months => CAST(${p} AS INTEGER))"
-            if dialect == "postgres"
+            if self.dialect == "postgres"
             else f"to_months(CAST(${p} AS INTEGER))"
         )
         ahead = f"({column} + {months})"
@@ -257,141 +330,171 @@ def due_query(
             f"THEN date_trunc('day', {ahead}) + INTERVAL '1 day' ELSE {ahead} END)"
         )
 
-    by_collection: dict[str, set[_Key]] = {}
-    for spec in specs.values():
-        for coll in spec.collections:
-            by_collection.setdefault(coll, set()).update(_key(d) for d in spec.durations)
+
+def _least(parts: Sequence[str]) -> str:
+    # LEAST ignores NULLs in DuckDB and PostgreSQL alike.
+    return f"LEAST({', '.join(parts)})" if len(parts) > 1 else parts[0] if parts else "NULL"
+
+
+def _outputs(
+    specs: Mapping[str, WindowSpec],
+    wanted: Sequence[str],
+    now: dt.datetime,
+    timezone: str,
+    params: dict[str, object],
+    first: _Firsts,
+    collection_due: Callable[[str], str],
+) -> list[str]:
+    """One ``due_<i>`` column per source of ``wanted``: ``collection_due(source)`` (the
+    collection's next instant, NULL: none) or, for PROFILE, the LEAST of the customer
+    fields' candidates and the customer-independent instant."""
+    outputs = []
+    for index, source in enumerate(wanted):
+        if source != PROFILE:
+            value = collection_due(source)
+        else:
+            parts: list[str] = []
+            pairs: dict[str, set[_Key]] = {}
+            for spec in specs.values():
+                for name in spec.fields:
+                    pairs.setdefault(name, set()).update(_key(d) for d in spec.durations)
+            for name, keys in sorted(pairs.items()):
+                attribute = name.startswith("attributes.")
+                column = f'c."attr_{name[11:]}"' if attribute else f'c."{name}"'
+                for key in sorted(keys, key=repr):
+                    n = first(column, key)
+                    parts.append(f"CASE WHEN {n} >= $now THEN {n} END")
+            fixed_due = _earliest(global_due(s, now, timezone) for s in _profile_specs(specs))
+            if fixed_due is not None:
+                params["global_due"] = fixed_due
+                parts.append("CAST($global_due AS TIMESTAMP)")
+            value = _least(parts)
+        # An instant equal to now already happened: its +1µs variant is the candidate.
+        outputs.append(
+            f"CASE WHEN {value} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {value} END "
+            f"AS due_{index}"
+        )
+    return outputs
+
+
+def _needs_customers(specs: Mapping[str, WindowSpec], wanted: Sequence[str]) -> bool:
+    return PROFILE in wanted and any(s.fields for s in specs.values())
+
+
+def due_query(
+    specs: Mapping[str, WindowSpec],
+    wanted: Sequence[str],
+    now: dt.datetime,
+    timezone: str,
+    ids_table: str | None,
+    dialect: str = "duckdb",
+) -> tuple[Fragment, dict[str, object]]:
+    """SQL (``$name`` placeholders) computing, for every customer (or those of the staged
+    ``ids_table``), one column ``due_<i>`` per source of ``wanted``: its next due instant
+    after ``now`` (NULL: none). One grouped subquery per collection; only items recent
+    enough to give a future instant are read. Calendar units are computed exactly as
+    :func:`first_instant` does. (The fused pass uses :func:`fused_values` instead when
+    every duration is h/d/w.)"""
+    params: dict[str, object] = {"now": now, "now1": now + MICRO}
+    first = _Firsts(params, dialect)
     joins: list[str] = []
-    columns: dict[tuple[str, _Key], str] = {}
-    for coll, keys in sorted(by_collection.items()):
-        field = f'"{TIME_FIELDS[coll]}"'
-        aggs = []
-        for key in sorted(keys, key=repr):
-            name = f"{coll}_{len(columns)}"
-            columns[(coll, key)] = name
+    by_source = _durations(specs)
+    for source in wanted:
+        if source == PROFILE:
+            continue
+        field = f'"{TIME_FIELDS[source]}"'
+        keys = sorted({_key(d) for d in by_source[source]}, key=repr)
+        candidates = []
+        for key in keys:
             n = first(field, key)
-            aggs.append(f"MIN(CASE WHEN {n} >= $now THEN {n} END) AS {name}")
-        oldest = f"since_{coll}"
+            candidates.append(f"CASE WHEN {n} >= $now THEN {n} END")
+        oldest = f"since_{source}"
         params[oldest] = now - max(_reach(k) for k in keys)
         # Every piece is a constant of this module, a generated name or a bound $param.
         joins.append(
             render(
-                "LEFT JOIN (SELECT customer_id, {aggs} FROM {table} WHERE {field} >= {oldest} "
-                "AND {scope} GROUP BY customer_id) AS {g} ON {g}.customer_id = c.id",
-                aggs=fixed(", ".join(aggs)),
-                table=ident(TABLES[coll]),
+                "LEFT JOIN (SELECT customer_id, MIN({least}) AS due FROM {table} "
+                "WHERE {field} >= {oldest} AND {scope} GROUP BY customer_id) AS {g} "
+                "ON {g}.customer_id = c.id",
+                least=fixed(_least(candidates)),
+                table=ident(TABLES[source]),
                 field=fixed(field),
                 oldest=fixed(f"${oldest}"),
                 scope=_in_ids("customer_id", ids_table),
-                g=ident(f"g_{coll}"),
+                g=ident(f"g_{source}"),
             )
         )
-    outputs = _outputs(
-        specs, now, timezone, params, first, lambda coll, key: f"g_{coll}.{columns[(coll, key)]}"
-    )
+    outputs = _outputs(specs, wanted, now, timezone, params, first, lambda s: f"g_{s}.due")
     sql = render(
         "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
         outputs=fixed(", ".join(outputs)),
         joins=fixed(" ".join(joins)),
         scope=_in_ids("c.id", ids_table),
     )
-    return fixed(sql), params, list(specs)
+    return fixed(sql), params
 
 
-def _outputs(
-    specs: Mapping[str, WindowSpec],
-    now: dt.datetime,
-    timezone: str,
-    params: dict[str, object],
-    first: Callable[[str, _Key], str],
-    collection_due: Callable[[str, _Key], str],
-) -> list[str]:
-    """One ``due_<i>`` column per segment of ``specs``: the LEAST of its candidates —
-    ``collection_due(coll, key)`` (the collection's next instant, NULL: none), the
-    customer fields' and the customer-independent ones."""
-    outputs = []
-    for index, code in enumerate(specs):
-        spec = specs[code]
-        parts: list[str] = []
-        for coll in spec.collections:
-            parts += [collection_due(coll, _key(du)) for du in spec.durations]
-        for name in spec.fields:
-            column = f'c."attr_{name[11:]}"' if name.startswith("attributes.") else f'c."{name}"'
-            for du in spec.durations:
-                n = first(column, _key(du))
-                parts.append(f"CASE WHEN {n} >= $now THEN {n} END")
-        fixed_due = global_due(spec, now, timezone)
-        if fixed_due is not None:
-            params[f"g{index}"] = fixed_due
-            parts.append(f"CAST($g{index} AS TIMESTAMP)")
-        least = f"LEAST({', '.join(parts)})" if len(parts) > 1 else parts[0] if parts else "NULL"
-        # An instant equal to now already happened: its +1µs variant is the candidate.
-        outputs.append(
-            f"CASE WHEN {least} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {least} END "
-            f"AS due_{index}"
-        )
-    return outputs
-
-
-def fused_values(specs: Mapping[str, WindowSpec]) -> list[tuple[str, _Key, Aggregate]] | None:
-    """The collection part of the due instants as aggregates the rules' own fused pass can
-    compute (``compile_many(values=…)``): for every (collection, duration D) read,
-    ``MIN(time WHERE time >= -D)`` — its ``+ D`` is the smallest ``v + D >= now``, i.e.
-    exactly what :func:`due_query` computes with ``MIN(CASE …)``. Only for h/d/w (a
-    calendar duration's first instant is not ``v + D``): None when any spec has one."""
-    found: dict[tuple[str, _Key], Duration] = {}
-    for spec in specs.values():
-        for du in spec.durations:
-            key = _key(du)
-            if key[0] != "x":
-                return None
-            for coll in spec.collections:
-                found.setdefault((coll, key), du)
-    values = []
-    for (coll, key), du in sorted(found.items(), key=repr):
-        field = TIME_FIELDS[coll]
-        ago = RelativeTime(ago=du if du.amount else None)
-        where = Compare(op=">=", left=Path(parts=(field,)), right=ago)
-        values.append((coll, key, Aggregate("MIN", (coll,), field, where)))
+def fused_values(
+    specs: Mapping[str, WindowSpec], wanted: Sequence[str], now: dt.datetime
+) -> list[tuple[str, GroupedValue]] | None:
+    """The collection sources of ``wanted`` as aggregates the rules' own fused pass can
+    compute (``compile_many(values=…)``), one per collection: with the durations sorted
+    ascending, an item's earliest instant is ``t + D`` for the SMALLEST D with
+    ``t + D >= now`` (``t + D`` grows with D), so ``MIN(CASE WHEN t >= now - D1 THEN t +
+    D1 WHEN t >= now - D2 THEN t + D2 … END)`` over the items with ``t >= now - Dmax`` is
+    exactly the minimum over (item, D). Only for h/d/w (a calendar duration's first
+    instant is not ``t + D``): None when any spec has one."""
+    by_source = _durations(specs)
+    values: list[tuple[str, GroupedValue]] = []
+    for source in wanted:
+        if source == PROFILE:
+            continue
+        keys = list({_key(d) for d in by_source[source]})
+        if any(k[0] != "x" for k in keys):
+            return None
+        keys.sort(key=lambda k: k[1])
+        values.append((source, GroupedValue(source, _chain(TIME_FIELDS[source], keys, now))))
     return values
+
+
+def _chain(field: str, keys: Sequence[_Key], now: dt.datetime) -> Callable[[Bind], Built]:
+    def build(bind: Bind) -> Built:
+        column = exp.column(field, quoted=True)
+        case = exp.Case()
+        for key in keys:
+            case = case.when(
+                exp.GTE(this=column.copy(), expression=bind(now - key[1])),
+                exp.Add(this=column.copy(), expression=bind(key[1])),
+            )
+        oldest = exp.GTE(this=column.copy(), expression=bind(now - keys[-1][1]))
+        return exp.Min(this=case), oldest
+
+    return build
 
 
 def due_from_wide(
     specs: Mapping[str, WindowSpec],
+    wanted: Sequence[str],
     now: dt.datetime,
     timezone: str,
-    columns: Mapping[tuple[str, _Key], str],
+    columns: Mapping[str, str],
     wide: str,
-) -> tuple[Fragment, dict[str, object], list[str]]:
+    dialect: str = "duckdb",
+) -> tuple[Fragment, dict[str, object]]:
     """Like :func:`due_query`, but over a table ``wide`` (``id`` and the columns of
     :func:`fused_values`, named by ``columns``) that the rules' fused pass filled: no
-    collection is read again (customers only when a rule compares a timestamp field)."""
+    collection is read again (customers only when PROFILE reads a timestamp field)."""
     params: dict[str, object] = {"now": now, "now1": now + MICRO}
-    names: dict[_Key, str] = {}
-
-    def first(column: str, key: _Key) -> str:
-        assert key[0] == "x"
-        if key not in names:
-            names[key] = f"dd{len(names)}"
-            params[names[key]] = key[1]
-        return f"({column} + ${names[key]})"
-
-    outputs = _outputs(
-        specs,
-        now,
-        timezone,
-        params,
-        first,
-        lambda coll, key: first(f"w.{columns[(coll, key)]}", key),
-    )
-    join = " JOIN customers AS c ON c.id = w.id" if any(s.fields for s in specs.values()) else ""
+    first = _Firsts(params, dialect)
+    outputs = _outputs(specs, wanted, now, timezone, params, first, lambda s: f"w.{columns[s]}")
+    join = " JOIN customers AS c ON c.id = w.id" if _needs_customers(specs, wanted) else ""
     sql = render(
         "SELECT w.id, {outputs} FROM {wide} AS w{join}",
         outputs=fixed(", ".join(outputs)),
         wide=ident(wide),
         join=fixed(join),
     )
-    return fixed(sql), params, list(specs)
+    return fixed(sql), params
 
 
 def _in_ids(column: str, ids_table: str | None) -> Fragment:

@@ -169,7 +169,7 @@ def delete_customer(store: Store, customer_id: str) -> DeleteResult:
             )
             store._x(f"UPDATE {table} SET customer_id = $anon WHERE customer_id = $id", p)  # noqa: S608
         store._x("UPDATE membership_history SET customer_id = $anon WHERE customer_id = $id", p)
-        store._x("DELETE FROM segment_due WHERE customer_id = $id", {"id": customer_id})
+        store._x("DELETE FROM customer_due WHERE customer_id = $id", {"id": customer_id})
         for table in _ERASE:
             store._x(f"DELETE FROM {table} WHERE customer_id = $id", {"id": customer_id})  # noqa: S608
         store._x("DELETE FROM customers WHERE id = $id", {"id": customer_id})

@@ -74,11 +74,12 @@ class WorkerReport:
 
 
 def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
-    """Every due row with ``due_at <= now``, and every segment boundary (``starts_at``,
-    ``ends_at``) up to ``now`` of a segment whose group a rule reads: each concerned
-    customer's timeline is replayed in memory up to ``now`` (engine/catchup.py), so
-    entries and exits carry their exact instants however far behind the worker is, and
-    every pair gets its next instant after ``now`` (no row is seen twice). The applied
+    """Every customer with a due row ``due_at <= now``, and every segment boundary
+    (``starts_at``, ``ends_at``) up to ``now`` of a segment whose group a rule reads: each
+    concerned customer's timeline is replayed in memory up to ``now``
+    (engine/catchup.py), so entries and exits carry their exact instants however far
+    behind the worker is, and every customer's due rows move past ``now`` (none is
+    seen twice). The applied
     boundaries are then recorded in ``segment_boundaries`` (none is applied twice)."""
     plans = load_plans(store)
     schema = store.rule_schema()
@@ -95,7 +96,7 @@ def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
         else ""
     )
     select = render(
-        "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM segment_due "
+        "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM customer_due "
         "WHERE due_at <= $now{m}) AS u WHERE customer_id > $after ORDER BY customer_id LIMIT $n",
         m=fixed(members_of_sources),
     )

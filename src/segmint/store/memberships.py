@@ -15,7 +15,8 @@ Three ways in, all inside :meth:`Store.transaction` (joining an outer one):
   current rows is computed in SQL and written — entries, exits and reason changes —
   restricted to a :class:`Scope` (a customer-id range or a staged id table). Nothing is
   written for an unchanged member, so ``since`` survives every refresh.
-- due instants (``segment_due``): :func:`set_due` (row-wise), :func:`apply_due_target`
+- due instants (``customer_due``: per customer, one row per due source, see
+  :mod:`segmint.engine.windows`): :func:`set_due` (row-wise), :func:`apply_due_target`
   (set-based, same scopes) and :func:`due` (what is due until an instant, in order).
 """
 
@@ -439,32 +440,32 @@ def apply_target(
 # ---- due instants -------------------------------------------------------------------
 
 
-def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Scope) -> None:
-    """Make ``segment_due`` of segments ``codes`` in ``scope`` equal to temp table
-    ``target(segment_code, customer_id, due_at)``: one full outer join finds the pairs
-    that are new, gone or whose instant moved. A moved instant (most of them: a new order
-    moves its customer's windows) is updated in place — no index entry changes, where a
+def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: Scope) -> None:
+    """Make ``customer_due`` of ``sources`` in ``scope`` equal to temp table
+    ``target(source, customer_id, due_at)``: one full outer join finds the pairs that are
+    new, gone or whose instant moved. A moved instant (most of them: a new order moves
+    its customer's windows) is updated in place — no index entry changes, where a
     delete and re-insert would rewrite the key in every index at commit."""
-    if not codes:
+    if not sources:
         return
     in_t, p_t = scope.where("t.customer_id")
     in_d, p_d = scope.where("d.customer_id")
-    params: dict[str, object] = {**p_d, **p_t, "codes": list(codes)}
-    _temp(store, DIFF, "segment_code TEXT, customer_id TEXT, change TEXT, due_at TIMESTAMP")
+    params: dict[str, object] = {**p_d, **p_t, "sources": list(sources)}
+    _temp(store, DIFF, "source TEXT, customer_id TEXT, change TEXT, due_at TIMESTAMP")
     _x(
         store,
         render(
-            "INSERT INTO {x} SELECT COALESCE(t.segment_code, d.segment_code), "
+            "INSERT INTO {x} SELECT COALESCE(t.source, d.source), "
             "COALESCE(t.customer_id, d.customer_id), CASE WHEN d.customer_id IS NULL THEN "
             "'new' WHEN t.customer_id IS NULL THEN 'gone' ELSE 'moved' END, t.due_at "
             "FROM (SELECT * FROM {t} AS t WHERE {st}) AS t FULL OUTER JOIN "
-            "(SELECT * FROM segment_due AS d WHERE {c} AND {sd}) AS d "
-            "ON t.segment_code = d.segment_code AND t.customer_id = d.customer_id "
+            "(SELECT * FROM customer_due AS d WHERE {c} AND {sd}) AS d "
+            "ON t.source = d.source AND t.customer_id = d.customer_id "
             "WHERE t.due_at IS NULL OR d.due_at IS NULL OR t.due_at <> d.due_at",
             x=ident(DIFF),
             t=ident(target),
             st=in_t,
-            c=store._in_list(fixed("d.segment_code"), "codes"),
+            c=store._in_list(fixed("d.source"), "sources"),
             sd=in_d,
         ),
         params,
@@ -474,26 +475,26 @@ def apply_due_target(store: Store, target: str, codes: Sequence[str], scope: Sco
     if counts.get("moved"):
         store._x(
             render(
-                "UPDATE segment_due SET due_at = x.due_at FROM {x} AS x WHERE "
-                "x.change = 'moved' AND x.segment_code = segment_due.segment_code "
-                "AND x.customer_id = segment_due.customer_id",
+                "UPDATE customer_due SET due_at = x.due_at FROM {x} AS x WHERE "
+                "x.change = 'moved' AND x.source = customer_due.source "
+                "AND x.customer_id = customer_due.customer_id",
                 x=x,
             )
         )
     if counts.get("gone"):
         store._x(
             render(
-                "DELETE FROM segment_due WHERE EXISTS (SELECT 1 FROM {x} AS x WHERE "
-                "x.change = 'gone' AND x.segment_code = segment_due.segment_code "
-                "AND x.customer_id = segment_due.customer_id)",
+                "DELETE FROM customer_due WHERE EXISTS (SELECT 1 FROM {x} AS x WHERE "
+                "x.change = 'gone' AND x.source = customer_due.source "
+                "AND x.customer_id = customer_due.customer_id)",
                 x=x,
             )
         )
     if counts.get("new"):
         store._x(
             render(
-                "INSERT INTO segment_due (segment_code, customer_id, due_at) "
-                "SELECT segment_code, customer_id, due_at FROM {x} WHERE change = 'new'",
+                "INSERT INTO customer_due (customer_id, source, due_at) "
+                "SELECT customer_id, source, due_at FROM {x} WHERE change = 'new'",
                 x=x,
             )
         )
@@ -503,20 +504,23 @@ def set_due(
     store: Store,
     rows: Sequence[tuple[str, str, dt.datetime | None]],
     current: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    *,
+    whole: Sequence[str] = (),
 ) -> None:
-    """Set (or, with None, clear) the next due instant of (segment, customer) pairs.
+    """Set (or, with None, clear) the next due instant of (source, customer) pairs.
 
-    Per customer: take its due rows (``current``: customer -> code -> instant, all of
+    Per customer: take its due rows (``current``: customer -> source -> instant, all of
     them as the caller just read them; else read here), DELETE them by ``customer_id``
-    alone and insert the merged set again. Only an equality on ``customer_id`` is an
-    index lookup in DuckDB; adding ``segment_code IN (…)`` to the DELETE made it scan
-    the table (~30 ms at 17 M rows against ~5 ms), and a new order moves most of its
-    customer's instants anyway."""
-    if not rows:
+    alone and insert the merged set again. For the customers of ``whole`` the given
+    rows are the whole set: sources not given (or none given) are dropped. Only an equality on
+    ``customer_id`` is an index lookup in DuckDB; a DELETE also filtering on the other
+    key column made it scan the table."""
+    if not rows and not whole:
         return
-    changes: dict[str, dict[str, dt.datetime | None]] = {}
-    for code, cid, due_at in rows:
-        changes.setdefault(cid, {})[code] = due_at
+    changes: dict[str, dict[str, dt.datetime | None]] = {cid: {} for cid in whole}
+    replaced = set(whole)
+    for source, cid, due_at in rows:
+        changes.setdefault(cid, {})[source] = due_at
     with store.transaction():
         values: list[tuple[str, str, dt.datetime]] = []
         for cid, moved in changes.items():
@@ -524,25 +528,25 @@ def set_due(
                 current.get(cid, {})
                 if current is not None
                 else {
-                    str(code): due_at
-                    for code, due_at in store._q(
-                        "SELECT segment_code, due_at FROM segment_due WHERE customer_id = $cid",
+                    str(source): due_at
+                    for source, due_at in store._q(
+                        "SELECT source, due_at FROM customer_due WHERE customer_id = $cid",
                         {"cid": cid},
                     )
                 }
             )
-            merged = {**stored, **moved}
-            if merged == stored:
+            merged = dict(moved) if cid in replaced else {**stored, **moved}
+            if {k: v for k, v in merged.items() if v is not None} == stored:
                 continue
             if stored:
-                _x(store, "DELETE FROM segment_due WHERE customer_id = $cid", {"cid": cid})
-            values += [(code, cid, d) for code, d in sorted(merged.items()) if d is not None]
+                _x(store, "DELETE FROM customer_due WHERE customer_id = $cid", {"cid": cid})
+            values += [(cid, src, d) for src, d in sorted(merged.items()) if d is not None]
         for block in _chunks(values, 300):
             tuples, params = _values(block, (None, None, "TIMESTAMP"))
             _x(
                 store,
                 render(
-                    "INSERT INTO segment_due (segment_code, customer_id, due_at) VALUES {v}",
+                    "INSERT INTO customer_due (customer_id, source, due_at) VALUES {v}",
                     v=tuples,
                 ),
                 params,
@@ -552,10 +556,10 @@ def set_due(
 def due(
     store: Store, until: dt.datetime, limit: int | None = None
 ) -> list[tuple[str, str, dt.datetime]]:
-    """(segment_code, customer_id, due_at) due at or before ``until``, earliest first."""
+    """(source, customer_id, due_at) due at or before ``until``, earliest first."""
     sql = (
-        "SELECT segment_code, customer_id, due_at FROM segment_due WHERE due_at <= $until "
-        "ORDER BY due_at, segment_code, customer_id"
+        "SELECT source, customer_id, due_at FROM customer_due WHERE due_at <= $until "
+        "ORDER BY due_at, source, customer_id"
     )
     params: dict[str, object] = {"until": until}
     if limit is not None:
@@ -565,7 +569,7 @@ def due(
 
 
 def next_due_at(store: Store) -> dt.datetime | None:
-    """The earliest due instant of any (segment, customer), or None."""
-    rows = store._q("SELECT MIN(due_at) FROM segment_due")
+    """The earliest due instant of any customer, or None."""
+    rows = store._q("SELECT MIN(due_at) FROM customer_due")
     value = rows[0][0] if rows else None
     return value if isinstance(value, dt.datetime) else None

@@ -210,11 +210,12 @@ class SegmentRepository:
         return [SegmentVersion(int(v), SegmentDefinition.loads(str(d)), c) for v, d, c in rows]
 
     def delete(self, code: str) -> None:
-        """Remove the segment row, its manual entries, due instants and boundary mark.
-        Memberships must have been exited first (through ``apply_changes``); history and
-        versions stay."""
+        """Remove the segment row, its manual entries and boundary mark. Memberships must
+        have been exited first (through ``apply_changes``); history and versions stay.
+        Due instants are per customer and source, not per segment: one the segment alone
+        set is now early, and waking its customer then changes nothing."""
         with self.store.transaction():
-            for table in ("segment_manual", "segment_due", "segment_boundaries"):
+            for table in ("segment_manual", "segment_boundaries"):
                 self.store._x(
                     render("DELETE FROM {t} WHERE segment_code = $c", t=fixed(table)),
                     {"c": code},
