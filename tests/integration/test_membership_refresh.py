@@ -181,3 +181,38 @@ def test_apply_changes_is_atomic_and_skips_no_ops(shop: Store) -> None:
         memberships.apply_changes(shop, "hand", [("c8", "manual")], [], at, "manual")
         raise RuntimeError("boom")
     assert "c8" not in members(shop, "hand")
+
+
+def test_a_deleted_customers_pseudonym_exits_at_the_next_refresh(shop: Store) -> None:
+    from segmint.services.customers import delete_customer
+
+    refresh_segments(shop, None, NOW)
+    anon = delete_customer(shop, "c1").pseudonym
+    assert anon in members(shop, "buyers")  # kept under the pseudonym until the refresh
+    report = refresh_segments(shop, None, NOW + dt.timedelta(hours=1))
+    assert {(h[0], h[1], h[2]) for h in history(shop) if h[1] == anon and h[2] == "exit"} == {
+        ("buyers", anon, "exit"),
+        ("recent", anon, "exit"),
+    }
+    assert report.exited == 2 and report.entered == 0
+    assert all(anon not in members(shop, c) for c in ("buyers", "recent"))
+
+
+def test_more_segments_than_one_mask_holds(store: Store) -> None:
+    """A layer of 70 segments spans two 62-bit masks of the no-change proof: a change in
+    the second one is found, and nothing else is written."""
+    ids = [f"c{i}" for i in range(8)]
+    customers(store, ids)
+    orders(
+        store, [(f"o{i}", cid, "2024-04-25T10:00:00Z", "paid", 10 * i) for i, cid in enumerate(ids)]
+    )
+    for n in range(70):
+        add_segment(store, f"s{n:02}", "rule", f"total_spent >= {n}")
+    refresh_segments(store, None, NOW)
+    assert set(members(store, "s65")) == {"c7"}
+    assert refresh_segments(store, None, NOW).entered == 0
+    orders(store, [("o99", "c6", "2024-04-26T10:00:00Z", "paid", 5)])  # c6: 60 -> 65
+    report = refresh_segments(store, None, NOW)
+    assert set(members(store, "s65")) == {"c6", "c7"}
+    assert report.entered == 5 and report.exited == 0  # s61..s65
+    assert {c for c, (e, _) in report.per_segment.items() if e} == {f"s{n}" for n in range(61, 66)}

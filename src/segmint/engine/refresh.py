@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segmint.compile.sql import SqlCompiler
-from segmint.engine import windows
+from segmint.engine import changed, windows
 from segmint.engine.plans import SegmentPlan, layers, load_plans, q, utc, with_dependents, x
 from segmint.engine.windows import WindowSpec
 from segmint.rules.schema import Schema
@@ -109,6 +109,8 @@ class Targets:
     due: str | None
     params: dict[str, object]
     sources: list[str] = field(default_factory=list)
+    #: WIDE holds only the customers whose rows differ (engine/changed.py)
+    filtered: bool = False
 
     def materialize(self, store: Store, only_ids: str | None = None) -> None:
         """Fill TARGET and DUE (for the customers of the staged ``only_ids`` table, or
@@ -156,12 +158,15 @@ def build_targets(
     *,
     ids_table: str | None = None,
     materialize: bool = True,
+    only_changed: bool = False,
 ) -> Targets:
     """Fill temp tables TARGET (who should be in) and DUE (next due instants of the
     layer's sources over every windowed segment of ``catalog``) for ``plans`` (one
     layer) at ``now``: one fused pass over the store (restricted to the customers of
     ``ids_table`` when given). With ``materialize=False`` only the wide results are
-    stored; the caller materializes (some of) them with the returned :class:`Targets`."""
+    stored; the caller materializes (some of) them with the returned :class:`Targets`.
+    With ``only_changed`` (a refresh), WIDE may keep only the customers whose rows
+    differ from the store (``Targets.filtered``, engine/changed.py)."""
     codes = [p.code for p in plans]
     rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
     specs = catalog_specs(catalog)
@@ -169,10 +174,28 @@ def build_targets(
     # The collections' due instants ride along in the rules' grouped subqueries.
     fused = windows.fused_values(specs, wanted, now) if wanted and rules else None
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
+    columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
     _recreate(
         store,
         WIDE,
         [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values],
+    )
+    manual = int(
+        q(
+            store,
+            render(
+                "SELECT COUNT(*) FROM segment_manual AS s WHERE {c}",
+                c=store._in_list(fixed("s.segment_code"), "codes"),
+            ),
+            {"codes": codes},
+        )[0][0]
+    )
+    # Whether WIDE keeps only the customers whose rows differ (engine/changed.py): the
+    # due instants must then be columns of the pass (or need no collection).
+    filtered = (
+        only_changed
+        and bool(rules)
+        and (columns is not None or all(s == windows.PROFILE for s in wanted))
     )
     if rules:
         compiled = SqlCompiler(store.dialect, schema).compile_many(
@@ -182,9 +205,24 @@ def build_targets(
             ordered=False,
             values=[v for _, v in fused or ()],
         )
-        store.execute(
-            render("INSERT INTO segmint_m_wide {q}", q=fixed(compiled.sql)), compiled.params
-        )
+        sql, pass_params = compiled.sql, dict(compiled.params)
+        if filtered:
+            expected, due_params = windows.due_expressions(
+                specs, wanted, now, schema.timezone, columns or {}, "f", store.dialect
+            )
+            sql, own = changed.changed_wide(
+                store,
+                compiled.sql,
+                codes,
+                list(rules),
+                list(zip(wanted, expected, strict=True)),
+                len(values),
+                manual > 0,
+                windows.needs_customers(specs, wanted),
+            )
+            pass_params.update(own)
+            pass_params.update(due_params if wanted else {})
+        store.execute(render("INSERT INTO segmint_m_wide {q}", q=fixed(sql)), pass_params)
     scope = _in_ids("s.customer_id", ids_table)
     params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
     params["codes"] = codes
@@ -207,14 +245,6 @@ def build_targets(
     _recreate(
         store, TARGET, [("segment_code", "TEXT"), ("customer_id", "TEXT"), ("reason", "TEXT")]
     )
-    manual = q(
-        store,
-        render(
-            "SELECT COUNT(*) FROM segment_manual AS s WHERE {c}",
-            c=store._in_list(fixed("s.segment_code"), "codes"),
-        ),
-        params,
-    )[0][0]
     rows: str | None = None
     if not manual:
         # No includes or excludes: the rule matches are the target as they are.
@@ -233,9 +263,8 @@ def build_targets(
             "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
             parts=fixed(" UNION ALL ".join(parts)),
         )
-    columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
-    due = _build_due(store, schema, specs, wanted, now, ids_table, params, columns)
-    targets = Targets(rows, due, params, wanted)
+    due = _build_due(store, schema, specs, wanted, now, ids_table, params, columns, filtered)
+    targets = Targets(rows, due, params, wanted, filtered)
     if materialize:
         targets.materialize(store)
     return targets
@@ -250,16 +279,18 @@ def _build_due(
     ids_table: str | None,
     params: dict[str, object],
     columns: Mapping[str, str] | None,
+    present_only: bool = False,
 ) -> str | None:
     """Fill DUE_WIDE (one column per source of ``wanted``) and return the SQL unpivoting
     it (its parameters added to ``params``); None without sources. With ``columns`` (the
-    fused pass's due aggregates in WIDE) no collection is read again."""
+    fused pass's due aggregates in WIDE) no collection is read again; ``present_only``:
+    WIDE may hold ids with no customer row (a filtered WIDE), which get no due rows."""
     _recreate(store, DUE, [("source", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")])
     if not wanted:
         return None
     if columns is not None:
         sql, due_params = windows.due_from_wide(
-            specs, wanted, now, schema.timezone, columns, WIDE, store.dialect
+            specs, wanted, now, schema.timezone, columns, WIDE, store.dialect, present_only
         )
     else:
         sql, due_params = windows.due_query(
@@ -313,6 +344,15 @@ def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> i
         ),
         {**targets.params, "codes": list(codes), "sources": targets.sources},
     )
+    if store.dialect == "postgres":
+        store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
+    return int(q(store, render("SELECT COUNT(*) FROM {ch}", ch=ident(CHANGED)))[0][0])
+
+
+def _changed_from_wide(store: Store) -> int:
+    """Fill CHANGED from a filtered WIDE (its ids are exactly the changed customers)."""
+    _recreate(store, CHANGED, [("id", "TEXT")])
+    x(store, render("INSERT INTO {ch} SELECT id FROM {w}", ch=ident(CHANGED), w=ident(WIDE)))
     if store.dialect == "postgres":
         store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
     return int(q(store, render("SELECT COUNT(*) FROM {ch}", ch=ident(CHANGED)))[0][0])
@@ -444,12 +484,21 @@ def _execute(
             if index < start_layer:
                 continue
             targets = build_targets(
-                store, schema, [plans[c] for c in layer], as_of, plans, materialize=False
+                store,
+                schema,
+                [plans[c] for c in layer],
+                as_of,
+                plans,
+                materialize=False,
+                only_changed=True,
             )
             # Only customers whose rows differ are written (the difference is against the
             # current rows, so ranges applied before a kill have none left). A few: one
             # transaction; none: just the checkpoint.
-            changed = changed_customers(store, layer, targets)
+            if targets.filtered:
+                changed = _changed_from_wide(store)
+            else:
+                changed = changed_customers(store, layer, targets)
             if changed:
                 targets.materialize(store, CHANGED)
             todo: list[tuple[str | None, str | None]] = [(None, None)]

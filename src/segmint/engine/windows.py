@@ -345,11 +345,12 @@ def _outputs(
     first: _Firsts,
     collection_due: Callable[[str], str],
 ) -> list[str]:
-    """One ``due_<i>`` column per source of ``wanted``: ``collection_due(source)`` (the
+    """One expression per source of ``wanted``: ``collection_due(source)`` (the
     collection's next instant, NULL: none) or, for PROFILE, the LEAST of the customer
-    fields' candidates and the customer-independent instant."""
+    fields' candidates (of ``c``, the customer row) and the customer-independent
+    instant."""
     outputs = []
-    for index, source in enumerate(wanted):
+    for source in wanted:
         if source != PROFILE:
             value = collection_due(source)
         else:
@@ -370,14 +371,15 @@ def _outputs(
                 parts.append("CAST($global_due AS TIMESTAMP)")
             value = _least(parts)
         # An instant equal to now already happened: its +1µs variant is the candidate.
-        outputs.append(
-            f"CASE WHEN {value} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {value} END "
-            f"AS due_{index}"
-        )
+        outputs.append(f"CASE WHEN {value} = $now THEN CAST($now1 AS TIMESTAMP) ELSE {value} END")
     return outputs
 
 
-def _needs_customers(specs: Mapping[str, WindowSpec], wanted: Sequence[str]) -> bool:
+def _aliased(outputs: Sequence[str]) -> str:
+    return ", ".join(f"{o} AS due_{i}" for i, o in enumerate(outputs))
+
+
+def needs_customers(specs: Mapping[str, WindowSpec], wanted: Sequence[str]) -> bool:
     return PROFILE in wanted and any(s.fields for s in specs.values())
 
 
@@ -427,7 +429,7 @@ def due_query(
     outputs = _outputs(specs, wanted, now, timezone, params, first, lambda s: f"g_{s}.due")
     sql = render(
         "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
-        outputs=fixed(", ".join(outputs)),
+        outputs=fixed(_aliased(outputs)),
         joins=fixed(" ".join(joins)),
         scope=_in_ids("c.id", ids_table),
     )
@@ -480,21 +482,45 @@ def due_from_wide(
     columns: Mapping[str, str],
     wide: str,
     dialect: str = "duckdb",
+    present_only: bool = False,
 ) -> tuple[Fragment, dict[str, object]]:
     """Like :func:`due_query`, but over a table ``wide`` (``id`` and the columns of
     :func:`fused_values`, named by ``columns``) that the rules' fused pass filled: no
-    collection is read again (customers only when PROFILE reads a timestamp field)."""
-    params: dict[str, object] = {"now": now, "now1": now + MICRO}
-    first = _Firsts(params, dialect)
-    outputs = _outputs(specs, wanted, now, timezone, params, first, lambda s: f"w.{columns[s]}")
-    join = " JOIN customers AS c ON c.id = w.id" if _needs_customers(specs, wanted) else ""
+    collection is read again (customers only when PROFILE reads a timestamp field, or
+    ``present_only``: ``wide`` may hold ids with no customer row, which get none)."""
+    outputs, params = due_expressions(specs, wanted, now, timezone, columns, "w", dialect)
+    join = (
+        " JOIN customers AS c ON c.id = w.id"
+        if present_only or needs_customers(specs, wanted)
+        else ""
+    )
     sql = render(
         "SELECT w.id, {outputs} FROM {wide} AS w{join}",
-        outputs=fixed(", ".join(outputs)),
+        outputs=fixed(_aliased(outputs)),
         wide=ident(wide),
         join=fixed(join),
     )
     return fixed(sql), params
+
+
+def due_expressions(
+    specs: Mapping[str, WindowSpec],
+    wanted: Sequence[str],
+    now: dt.datetime,
+    timezone: str,
+    columns: Mapping[str, str],
+    table: str,
+    dialect: str,
+) -> tuple[list[str], dict[str, object]]:
+    """The due instant of each source of ``wanted`` as an SQL expression (``$name``
+    parameters, returned) over the fused pass's columns of ``table`` (named by
+    ``columns``) and, when :func:`needs_customers`, the customer row ``c``."""
+    params: dict[str, object] = {"now": now, "now1": now + MICRO}
+    first = _Firsts(params, dialect)
+    outputs = _outputs(
+        specs, wanted, now, timezone, params, first, lambda s: f"{table}.{columns[s]}"
+    )
+    return outputs, params
 
 
 def _in_ids(column: str, ids_table: str | None) -> Fragment:
