@@ -564,6 +564,7 @@ class SqlCompiler:
         only_ids_in: str | None = None,
         ordered: bool = True,
         values: Sequence[Aggregate | GroupedValue] = (),
+        two_valued: bool = True,
     ) -> CompiledQuery:
         """``SELECT c.id, <rule 0> AS r_0, …`` for every customer, in one pass.
 
@@ -575,12 +576,17 @@ class SqlCompiler:
         table saves sorting a million of them). ``values`` are extra aggregates output as
         columns ``v_0``, … after the rules, computed in the same grouped subqueries (the
         membership engine's due instants: no second scan of a collection).
+        ``two_valued=False`` leaves a rule's value NULL where it is unknown (for a caller
+        that reads it where NULL and FALSE act alike) instead of coalescing it to FALSE.
         """
         visitor = _Visitor(self.dialect, self.schema, now, True)
         conditions = [visitor.rule(self._normalizer.rule(r), None) for r in rules.values()]
         customer_id = exp.column("id", _CUSTOMER, quoted=True)
         outputs = [exp.alias_(customer_id, "id")]
-        outputs += [exp.alias_(_two_valued(c), f"r_{i}") for i, c in enumerate(conditions)]
+        outputs += [
+            exp.alias_(_two_valued(c) if two_valued else c, f"r_{i}")
+            for i, c in enumerate(conditions)
+        ]
         outputs += [
             exp.alias_(
                 visitor.grouped_value(v) if isinstance(v, GroupedValue) else visitor.value(v, None),

@@ -15,7 +15,8 @@ compared in the same statement:
   reasons ``includes - (includes & excludes)`` (an included rule match is ``manual``,
   as the target says);
 - due rows become one column per source (``MIN(due_at) FILTER (WHERE source = s)``),
-  compared with the pass's own instants (``IS DISTINCT FROM``).
+  compared with the pass's own instants (``IS DISTINCT FROM``); memberships and due rows
+  are folded in one grouped subquery (a UNION ALL), so the pass is joined once.
 
 The joins are FULL OUTER, so a customer that has memberships, manual rows or due rows but
 no customer row (a deleted customer's pseudonym) is found too, as the full join of the
@@ -70,18 +71,46 @@ def changed_wide(
     chunks = _chunks(len(codes))
     position = {code: n for n, code in enumerate(codes)}
 
-    def per_chunk(name: str, condition: str) -> str:
+    def per_chunk(name: str, condition: str, alias: str = "") -> str:
         return ", ".join(
-            f"BIT_OR(CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END) AS {name}_{k}"
+            f"CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END AS {name}_{k}"
+            if alias
+            else f"BIT_OR(CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END) AS {name}_{k}"
             for k in range(chunks)
         )
 
+    # Memberships and due rows in ONE grouped subquery (one join with the pass, not two).
+    for n, (source, _) in enumerate(due):
+        params[f"ws{n}"] = source
+    no_due = "CAST(NULL AS TEXT) AS source, CAST(NULL AS TIMESTAMP) AS due_at"
+    parts = [
+        render(
+            "SELECT m.customer_id, {member}, {manual}, {no_due} FROM memberships AS m "
+            "JOIN {b} ON b.segment_code = m.segment_code",
+            member=fixed(per_chunk("m", "", "row")),
+            manual=fixed(per_chunk("x", "AND m.reason = 'manual'", "row")),
+            no_due=fixed(no_due),
+            b=fixed(table),
+        )
+    ]
+    if due:
+        zeros = ", ".join(f"CAST(0 AS BIGINT) AS {n}_{k}" for n in "mx" for k in range(chunks))
+        parts.append(
+            render(
+                "SELECT d.customer_id, {zeros}, d.source, d.due_at FROM customer_due AS d "
+                "WHERE d.source IN ({sources})",
+                zeros=fixed(zeros),
+                sources=fixed(", ".join(f"$ws{n}" for n in range(len(due)))),
+            )
+        )
+    folded = ", ".join(
+        [f"BIT_OR(u.{n}_{k}) AS {n}_{k}" for n in "mx" for k in range(chunks)]
+        + [f"MIN(u.due_at) FILTER (WHERE u.source = $ws{n}) AS d_{n}" for n in range(len(due))]
+    )
     stored = render(
-        "SELECT m.customer_id, {member}, {manual} FROM memberships AS m JOIN {b} "
-        "ON b.segment_code = m.segment_code GROUP BY m.customer_id",
-        member=fixed(per_chunk("m", "")),
-        manual=fixed(per_chunk("x", "AND m.reason = 'manual'")),
-        b=fixed(table),
+        "SELECT u.customer_id, {folded} FROM ({parts}) AS u GROUP BY u.customer_id",
+        folded=fixed(folded),
+        parts=fixed(" UNION ALL ".join(parts)),
     )
     joins = [f"FULL OUTER JOIN ({stored}) AS m ON m.customer_id = f.id"]
     keys = ["f.id", "m.customer_id"]
@@ -97,23 +126,6 @@ def changed_wide(
             f"FULL OUTER JOIN ({modes}) AS s ON s.customer_id = COALESCE({', '.join(keys)})"
         )
         keys.append("s.customer_id")
-    if due:
-        for n, (source, _) in enumerate(due):
-            params[f"ws{n}"] = source
-        pivot = ", ".join(
-            f"MIN(d.due_at) FILTER (WHERE d.source = $ws{n}) AS d_{n}" for n in range(len(due))
-        )
-        sources = ", ".join(f"$ws{n}" for n in range(len(due)))
-        pivoted = render(
-            "SELECT d.customer_id, {pivot} FROM customer_due AS d WHERE d.source IN "
-            "({sources}) GROUP BY d.customer_id",
-            pivot=fixed(pivot),
-            sources=fixed(sources),
-        )
-        joins.append(
-            f"FULL OUTER JOIN ({pivoted}) AS d ON d.customer_id = COALESCE({', '.join(keys)})"
-        )
-        keys.append("d.customer_id")
     if join_customers:
         joins.append("LEFT JOIN customers AS c ON c.id = f.id")
 
@@ -138,7 +150,7 @@ def changed_wide(
             differs.append(f"{reason} <> 0")
     for n, (_, expected) in enumerate(due):
         # no customer row: no due row is wanted
-        differs.append(f"(CASE WHEN f.id IS NOT NULL THEN {expected} END) IS DISTINCT FROM d.d_{n}")
+        differs.append(f"(CASE WHEN f.id IS NOT NULL THEN {expected} END) IS DISTINCT FROM m.d_{n}")
 
     rules_out = ", ".join(f"COALESCE(f.r_{i}, FALSE) AS r_{i}" for i in range(len(rule_codes)))
     template = render(

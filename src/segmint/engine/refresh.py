@@ -204,6 +204,8 @@ def build_targets(
             only_ids_in=ids_table,
             ordered=False,
             values=[v for _, v in fused or ()],
+            # the filtered pass reads r_i where NULL acts as FALSE, and coalesces its output
+            two_valued=not filtered,
         )
         sql, pass_params = compiled.sql, dict(compiled.params)
         if filtered:
