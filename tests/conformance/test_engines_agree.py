@@ -18,6 +18,7 @@ from segmint.compile.sql import SqlCompiler
 from segmint.engine.groups import attach_segments
 from segmint.importing import import_arrow
 from segmint.rules import check, to_text
+from segmint.rules.items import item_fields
 from segmint.rules.schema import FieldType
 
 from .data import Dataset, datasets
@@ -64,10 +65,13 @@ def load(store, data: Dataset) -> None:
         )
 
 
-def python_members(store, rule, now) -> list[str]:
+def python_members(store, rule, now, *, pruned: bool = False) -> list[str]:
+    """Members by the Python engine; ``pruned``: over profiles holding only the item
+    columns the rule reads (as the one-customer incremental path loads them)."""
     schema = store.rule_schema()
     predicate = compile_predicate(rule, schema)
-    profiles = store.load_profiles(store.customer_ids())
+    fields = item_fields([rule]) if pruned else None
+    profiles = store.load_profiles(store.customer_ids(), item_fields=fields)
     attach_segments(store, profiles, now)  # memberships, and groups targetable at now
     return sorted(cid for cid, profile in profiles.items() if predicate(profile, now))
 
@@ -101,4 +105,7 @@ def test_python_and_sql_agree(store, example):
         assert sql_members == expected, (
             f"{store.dialect} disagrees with Python on: {to_text(rule)}\n"
             f"now={data.now.isoformat()}\nsql={sql_members}\npython={expected}"
+        )
+        assert python_members(store, rule, data.now, pruned=True) == expected, (
+            f"pruned item columns change the answer of: {to_text(rule)}"
         )

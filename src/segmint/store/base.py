@@ -11,6 +11,7 @@ naive UTC; naive datetimes in results come back as aware UTC; Decimals stay Deci
 from __future__ import annotations
 
 import abc
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -78,6 +79,24 @@ PROFILE_READS: dict[str, tuple[str, str, str, Callable[[Sequence[Any]], Any]]] =
     "events": ("events", 'id, type, "at", sku, properties', '"at", id', _event),
     "wishlist": ("wishlist_items", "sku, added_at", "added_at, sku", lambda r: WishlistItem(*r)),
 }
+
+#: Item classes whose columns a reader may prune (the collections with many rows).
+_PRUNABLE: dict[str, type[Any]] = {"orders": OrderItem, "lines": LineItem}
+
+
+def _pruned(collection: str, wanted: Collection[str]) -> tuple[str, Callable[[Sequence[Any]], Any]]:
+    """The columns to read for ``wanted`` item fields (always at least the item's key
+    column) and the builder filling the others with None."""
+    item = _PRUNABLE[collection]
+    names = [f.name for f in dataclasses.fields(item)]
+    keep = [names[0], *(n for n in names[1:] if n in wanted)]
+    absent = dict.fromkeys(n for n in names if n not in keep)
+
+    def build(row: Sequence[Any]) -> Any:
+        return item(**dict(zip(keep, row, strict=True)), **absent)
+
+    return ", ".join(keep), build
+
 
 WISHLIST_ADD = "wishlist_add"
 WISHLIST_REMOVE = "wishlist_remove"
@@ -367,12 +386,17 @@ class Store(abc.ABC):
         return {name: counts[name] for name in STAT_TABLES}
 
     def load_profiles(
-        self, customer_ids: Sequence[str], collections: Collection[str] | None = None
+        self,
+        customer_ids: Sequence[str],
+        collections: Collection[str] | None = None,
+        item_fields: Mapping[str, Collection[str]] | None = None,
     ) -> dict[str, Profile]:
         """Everything rules read about these customers: one query per table, not per
         customer. Unknown ids are absent from the result. ``collections`` (``orders``,
         ``lines``, ``events``, ``wishlist``) limits which collections are read — the
-        others stay empty — for a caller that knows what its rules read."""
+        others stay empty — and ``item_fields`` which columns of the ``orders`` and ``lines``
+        items (the others are None), for a caller that knows what its rules read
+        (:func:`segmint.rules.items.item_fields`)."""
         wanted = set(COLLECTIONS if collections is None else collections)
         ids = sorted(set(customer_ids))
         if not ids:
@@ -405,6 +429,8 @@ class Store(abc.ABC):
 
         for name in sorted(wanted & PROFILE_READS.keys()):
             table, columns, order, build = PROFILE_READS[name]
+            if item_fields is not None and name in _PRUNABLE:
+                columns, build = _pruned(name, item_fields.get(name, ()))
             sql = render(
                 "SELECT customer_id, {c} FROM {t} WHERE {w} ORDER BY customer_id, {o}",
                 c=fixed(columns),

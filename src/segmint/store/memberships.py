@@ -285,15 +285,27 @@ def apply_known(
                 ),
                 {**base, **params},
             )
-        # One statement per exit: both key columns as equalities are an index lookup,
-        # where `customer_id = $cid AND segment_code IN (list)` scans the table in
-        # DuckDB (~30 ms at 9 M rows against ~5 ms).
+        # One statement per customer. Measured in DuckDB at 9.3 M rows: a DELETE of one
+        # pair costs ~7 ms whatever its form, and `segment_code = ANY($codes)` with 15
+        # codes ~17 ms, where 15 single deletes took ~105 ms (a checkout can exit a
+        # customer from many "lapsed"-style segments at once).
+        by_customer: dict[str, list[str]] = {}
         for code, cid, _ in exits:
-            _x(
-                store,
-                "DELETE FROM memberships WHERE customer_id = $cid AND segment_code = $code",
-                {"cid": cid, "code": code},
-            )
+            by_customer.setdefault(cid, []).append(code)
+        for cid, codes in by_customer.items():
+            if len(codes) == 1:
+                _x(
+                    store,
+                    "DELETE FROM memberships WHERE customer_id = $cid AND segment_code = $code",
+                    {"cid": cid, "code": codes[0]},
+                )
+            else:
+                _x(
+                    store,
+                    "DELETE FROM memberships WHERE customer_id = $cid AND "
+                    "segment_code = ANY($codes)",
+                    {"cid": cid, "codes": codes},
+                )
         for entries in _chunks([(c, i, at, r) for c, i, r in enters], 300):
             rows, params = _values(entries, (None, None, "TIMESTAMP", None))
             _x(
