@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from segmint.engine import windows
 from segmint.engine.groups import Boundaries
-from segmint.engine.plans import SegmentPlan, layers, q, with_dependents, x
+from segmint.engine.plans import SegmentPlan, layers, q, read_fields, with_dependents, x
 from segmint.model.profile import Profile
 from segmint.rules.schema import Schema
 from segmint.store import memberships
@@ -65,14 +65,7 @@ class CatchUp:
     boundaries: int = 0  # (segment boundary, member) pairs applied
 
 
-def _want(
-    plan: SegmentPlan,
-    profile: Profile,
-    mode: str | None,
-    members: Mapping[str, str],
-    at: dt.datetime,
-    group_of: Mapping[str, str],
-) -> str | None:
+def _want(plan: SegmentPlan, profile: Profile, mode: str | None, at: dt.datetime) -> str | None:
     if mode == "exclude":
         return None
     if mode == "include":
@@ -80,7 +73,6 @@ def _want(
     predicate = plan.predicate()
     if predicate is None:
         return None
-    profile.set_segments(members, group_of)
     return "rule" if predicate(profile, at) else None
 
 
@@ -135,10 +127,16 @@ def replay(
             continue
         result.instants += 1
         group_of = SegmentPlan.groups_at(plans, at)
+        applied: frozenset[str] | None = None
         for layer in layers(plans, with_dependents(plans, codes)):
             for code in layer:
                 plan = plans[code]
-                want = _want(plan, profile, manual.get(code), members, at, group_of)
+                if applied is None or applied != members.keys():
+                    # Set again only when an earlier segment changed the memberships
+                    # (every windowed segment is evaluated at each wake-up).
+                    profile.set_segments(members, group_of)
+                    applied = frozenset(members)
+                want = _want(plan, profile, manual.get(code), at)
                 have = members.get(code)
                 if have is None and want is not None:
                     result.changes.append(TimedChange(code, cid, ENTER, want, at))
@@ -171,7 +169,9 @@ def catch_up(
     """Replay the due timelines of ``customer_ids`` (with the segment ``boundaries``) up
     to ``now`` (reads only)."""
     result = CatchUp()
-    profiles = store.load_profiles(customer_ids)
+    # Any plan may be evaluated (windows, boundaries, dependents): every collection, but
+    # only the item columns some rule reads.
+    profiles = store.load_profiles(customer_ids, item_fields=read_fields(plans.values()))
     in_ids = store._in_list(fixed("customer_id"), "ids")
     params = {"ids": list(customer_ids)}
     members: dict[str, dict[str, str]] = {cid: {} for cid in customer_ids}

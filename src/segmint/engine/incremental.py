@@ -30,11 +30,11 @@ from segmint.engine.plans import (
     layers,
     load_plans,
     q,
+    read_fields,
     sql_for,
     utc,
     with_dependents,
 )
-from segmint.rules.items import item_fields
 from segmint.rules.schema import Schema
 from segmint.store import memberships
 from segmint.store.base import Store
@@ -107,7 +107,7 @@ def _python(
     report: UpdateReport,
 ) -> None:
     needed = _collections([plans[c] for c in targets])
-    profiles = store.load_profiles(ids, needed, _item_fields([plans[c] for c in targets]))
+    profiles = store.load_profiles(ids, needed, read_fields([plans[c] for c in targets]))
     ids = [i for i in ids if i in profiles]
     if not ids:
         return
@@ -204,16 +204,6 @@ def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
         if plan.window is not None:
             needed |= set(plan.window.collections)
     return needed
-
-
-def _item_fields(plans: Sequence[SegmentPlan]) -> dict[str, frozenset[str]]:
-    """The item fields the plans' rules read, and the timestamp their due sources read
-    (orders stand in for lines there)."""
-    found = dict(item_fields(p.checked.rule for p in plans if p.checked is not None))
-    for plan in plans:
-        for coll in plan.window.collections if plan.window is not None else ():
-            found[coll] = found.get(coll, frozenset()) | {windows.TIME_FIELDS[coll]}
-    return found
 
 
 def _reasons(

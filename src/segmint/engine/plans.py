@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from segmint.compile.python import Predicate, compile_predicate
-from segmint.engine.windows import WindowSpec, window_spec
+from segmint.engine.windows import TIME_FIELDS, WindowSpec, window_spec
 from segmint.errors import ConfigError
 from segmint.rules import CheckedRule, check, parse
 from segmint.rules.groups import observed_groups
+from segmint.rules.items import item_fields
 from segmint.rules.schema import Schema
 from segmint.store.base import Store, dollar_to_pyformat
 
@@ -291,3 +292,14 @@ def utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         raise ConfigError("error: the evaluation instant must be timezone-aware")
     return moment.astimezone(dt.UTC)
+
+
+def read_fields(plans: Iterable[SegmentPlan]) -> dict[str, frozenset[str]]:
+    """The item fields the plans' rules read (``load_profiles(item_fields=…)``), and the
+    timestamp each windowed plan's due sources read."""
+    plans = list(plans)
+    found = dict(item_fields(p.checked.rule for p in plans if p.checked is not None))
+    for plan in plans:
+        for coll in plan.window.collections if plan.window is not None else ():
+            found[coll] = found.get(coll, frozenset()) | {TIME_FIELDS[coll]}
+    return found

@@ -25,7 +25,7 @@ __all__ = [
 ]
 
 #: Due customers replayed per transaction (their profiles are loaded together).
-DUE_BATCH = 1_000
+DUE_BATCH = 5_000
 
 
 def refresh_segments(

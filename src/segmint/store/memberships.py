@@ -535,6 +535,23 @@ def set_due(
         changes.setdefault(cid, {})[source] = due_at
     with store.transaction():
         values: list[tuple[str, str, dt.datetime]] = []
+        if len(replaced) > _ROW_LIMIT:
+            # Many whole sets (a worker batch): one DELETE for all of them, no reads.
+            _x(
+                store,
+                render(
+                    "DELETE FROM customer_due WHERE {f}",
+                    f=store._in_list(fixed("customer_id"), "ids"),
+                ),
+                {"ids": sorted(replaced)},
+            )
+            values += [
+                (cid, src, d)
+                for cid in sorted(replaced)
+                for src, d in sorted(changes[cid].items())
+                if d is not None
+            ]
+            changes = {cid: moved for cid, moved in changes.items() if cid not in replaced}
         for cid, moved in changes.items():
             stored: Mapping[str, dt.datetime | None] = (
                 current.get(cid, {})
