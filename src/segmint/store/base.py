@@ -11,19 +11,18 @@ naive UTC; naive datetimes in results come back as aware UTC; Decimals stay Deci
 from __future__ import annotations
 
 import abc
-import dataclasses
 import datetime as dt
-import json
 import re
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from segmint.errors import SchemaError, StoreError
-from segmint.model.profile import EventItem, LineItem, OrderItem, Profile, WishlistItem
+from segmint.model.profile import Profile
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store import migrations
+from segmint.store.profile_reads import COLLECTIONS, PROFILE_READS, PRUNABLE, pruned
 from segmint.store.sqltext import Fragment, fixed, ident, idents, render
 
 if TYPE_CHECKING:
@@ -45,58 +44,6 @@ STAT_TABLES: dict[str, str] = {
 
 #: How long a successful :meth:`Store.require_schema` holds for this connection.
 SCHEMA_RECHECK_SECONDS = 5.0
-
-#: The collections :meth:`Store.load_profiles` can read, by their rule names.
-COLLECTIONS = frozenset({"orders", "lines", "events", "wishlist"})
-
-
-def _event(row: Sequence[Any]) -> EventItem:
-    props = row[4]
-    if isinstance(props, str):
-        props = json.loads(props)
-    properties = {
-        str(k): (None if v is None else v if isinstance(v, str) else json.dumps(v))
-        for k, v in (props or {}).items()
-    }
-    return EventItem(row[0], row[1], row[2], row[3], properties)
-
-
-#: Per collection: (table, columns after customer_id, order within a customer, row -> item).
-PROFILE_READS: dict[str, tuple[str, str, str, Callable[[Sequence[Any]], Any]]] = {
-    "orders": (
-        "orders",
-        "id, placed_at, status, total, currency, store, item_count",
-        "placed_at, id",
-        lambda r: OrderItem(*r),
-    ),
-    "lines": (
-        "order_lines",
-        "order_id, sku, product_name, brand, category, quantity, unit_price, amount, "
-        "placed_at, status, store",
-        "placed_at, order_id, line_no",
-        lambda r: LineItem(*r),
-    ),
-    "events": ("events", 'id, type, "at", sku, properties', '"at", id', _event),
-    "wishlist": ("wishlist_items", "sku, added_at", "added_at, sku", lambda r: WishlistItem(*r)),
-}
-
-#: Item classes whose columns a reader may prune (the collections with many rows).
-_PRUNABLE: dict[str, type[Any]] = {"orders": OrderItem, "lines": LineItem}
-
-
-def _pruned(collection: str, wanted: Collection[str]) -> tuple[str, Callable[[Sequence[Any]], Any]]:
-    """The columns to read for ``wanted`` item fields (always at least the item's key
-    column) and the builder filling the others with None."""
-    item = _PRUNABLE[collection]
-    names = [f.name for f in dataclasses.fields(item)]
-    keep = [names[0], *(n for n in names[1:] if n in wanted)]
-    absent = dict.fromkeys(n for n in names if n not in keep)
-
-    def build(row: Sequence[Any]) -> Any:
-        return item(**dict(zip(keep, row, strict=True)), **absent)
-
-    return ", ".join(keep), build
-
 
 WISHLIST_ADD = "wishlist_add"
 WISHLIST_REMOVE = "wishlist_remove"
@@ -451,8 +398,8 @@ class Store(abc.ABC):
 
         for name in sorted(wanted & PROFILE_READS.keys()):
             table, columns, order, build = PROFILE_READS[name]
-            if item_fields is not None and name in _PRUNABLE:
-                columns, build = _pruned(name, item_fields.get(name, ()))
+            if item_fields is not None and name in PRUNABLE:
+                columns, build = pruned(name, item_fields.get(name, ()))
             sql = render(
                 "SELECT customer_id, {c} FROM {t} WHERE {w} ORDER BY customer_id, {o}",
                 c=fixed(columns),
