@@ -24,14 +24,22 @@ from __future__ import annotations
 
 import datetime as dt
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from segmint.engine import windows
 from segmint.engine.groups import Boundaries
-from segmint.engine.plans import SegmentPlan, layers, q, read_fields, with_dependents, x
+from segmint.engine.plans import (
+    SegmentPlan,
+    layers,
+    q,
+    read_fields,
+    window_specs,
+    with_dependents,
+    x,
+)
 from segmint.model.profile import Profile
 from segmint.rules.schema import Schema
 from segmint.store import memberships
@@ -76,11 +84,6 @@ def _want(plan: SegmentPlan, profile: Profile, mode: str | None, at: dt.datetime
     return "rule" if predicate(profile, at) else None
 
 
-def _earliest(instants: Iterable[dt.datetime | None]) -> dt.datetime | None:
-    found = [i for i in instants if i is not None]
-    return min(found) if found else None
-
-
 def replay(
     plans: Mapping[str, SegmentPlan],
     schema: Schema,
@@ -91,14 +94,16 @@ def replay(
     now: dt.datetime,
     result: CatchUp,
     boundaries: Boundaries | None = None,
+    specs: Mapping[str, windows.WindowSpec] | None = None,
 ) -> None:
     """Replay one customer's due instants (``due``: source -> instant) and the segment
-    boundaries up to ``now`` (``members`` is updated in place)."""
+    boundaries up to ``now`` (``members`` is updated in place). ``specs``: the plans'
+    :func:`window_specs`, when the caller replays many customers."""
     cid = profile.id
-    specs = {c: p.window for c, p in plans.items() if p.window is not None}
+    specs = window_specs(plans) if specs is None else specs
     windowed = frozenset(specs)
     # (instant, 0, ""): the customer wakes; (instant, 1, code): a boundary of that segment
-    first = _earliest(due.values())
+    first = windows.earliest(due.values())
     heap: list[tuple[dt.datetime, int, str]] = []
     if first is not None and first <= now:
         heap.append((first, _DUE, ""))
@@ -148,7 +153,7 @@ def replay(
                     members[code] = want
         if wake:
             final_due = windows.customer_dues(specs, profile, at, schema.timezone)
-            nxt = _earliest(final_due.values())
+            nxt = windows.earliest(final_due.values())
             if nxt is not None and nxt <= now:
                 heapq.heappush(heap, (nxt, _DUE, ""))
     if first is not None and first <= now:
@@ -190,13 +195,25 @@ def catch_up(
     sql = render("SELECT source, customer_id, due_at FROM customer_due WHERE {f}", f=in_ids)
     for source, cid, due_at in q(store, sql, params):
         due[cid][source] = due_at
+    specs = window_specs(plans)
     for cid in customer_ids:
         profile = profiles.get(cid)
         if profile is None:  # deleted since it was scheduled: nothing can be due for it
             if due[cid]:
                 result.woken.append(cid)
             continue
-        replay(plans, schema, profile, members[cid], manual[cid], due[cid], now, result, boundaries)
+        replay(
+            plans,
+            schema,
+            profile,
+            members[cid],
+            manual[cid],
+            due[cid],
+            now,
+            result,
+            boundaries,
+            specs,
+        )
     return result
 
 
@@ -241,7 +258,7 @@ def write(store: Store, result: CatchUp, trigger: str = "window") -> None:
                 "UPDATE memberships SET reason = $r WHERE segment_code = $c AND customer_id = $i",
                 {"r": reason, "c": code, "i": cid},
             )
-        memberships.set_due(store, result.dues, whole=result.woken)
+        memberships.set_due(store, result.dues, {}, whole=result.woken)
 
 
 def _naive(moment: dt.datetime) -> dt.datetime:

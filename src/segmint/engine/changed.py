@@ -63,21 +63,26 @@ def changed_wide(
     statement in the store's dialect and its own parameters (the pass's are the
     caller's). Every piece is a constant, a generated name or a bound parameter."""
     params: dict[str, object] = {}
-    bits: list[str] = []
+    positions: list[str] = []
     for n, code in enumerate(codes):
         params[f"bc{n}"] = code
-        bits.append(f"(CAST($bc{n} AS TEXT), {n // CHUNK}, CAST({1 << (n % CHUNK)} AS BIGINT))")
-    table = f"(VALUES {', '.join(bits)}) AS b(segment_code, k, bit)"
+        positions.append(
+            f"(CAST($bc{n} AS TEXT), {n // CHUNK}, CAST({1 << (n % CHUNK)} AS BIGINT))"
+        )
+    table = f"(VALUES {', '.join(positions)}) AS b(segment_code, k, bit)"
     chunks = _chunks(len(codes))
     position = {code: n for n, code in enumerate(codes)}
 
-    def per_chunk(name: str, condition: str, alias: str = "") -> str:
-        return ", ".join(
-            f"CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END AS {name}_{k}"
-            if alias
-            else f"BIT_OR(CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END) AS {name}_{k}"
-            for k in range(chunks)
-        )
+    def bit(k: int, condition: str) -> str:
+        """Mask ``k``'s bit of the row's segment where ``condition`` holds, else 0."""
+        return f"CASE WHEN b.k = {k} {condition} THEN b.bit ELSE 0 END"
+
+    def bits(name: str, condition: str) -> str:
+        return ", ".join(f"{bit(k, condition)} AS {name}_{k}" for k in range(chunks))
+
+    def or_bits(name: str, condition: str) -> str:
+        """Per mask: the bits of a customer's rows, OR-ed."""
+        return ", ".join(f"BIT_OR({bit(k, condition)}) AS {name}_{k}" for k in range(chunks))
 
     # Memberships and due rows in ONE grouped subquery (one join with the pass, not two).
     for n, (source, _) in enumerate(due):
@@ -87,8 +92,8 @@ def changed_wide(
         render(
             "SELECT m.customer_id, {member}, {manual}, {no_due} FROM memberships AS m "
             "JOIN {b} ON b.segment_code = m.segment_code",
-            member=fixed(per_chunk("m", "", "row")),
-            manual=fixed(per_chunk("x", "AND m.reason = 'manual'", "row")),
+            member=fixed(bits("m", "")),
+            manual=fixed(bits("x", "AND m.reason = 'manual'")),
             no_due=fixed(no_due),
             b=fixed(table),
         )
@@ -118,8 +123,8 @@ def changed_wide(
         modes = render(
             "SELECT s.customer_id, {inc}, {exc} FROM segment_manual AS s JOIN {b} "
             "ON b.segment_code = s.segment_code GROUP BY s.customer_id",
-            inc=fixed(per_chunk("i", "AND s.mode = 'include'")),
-            exc=fixed(per_chunk("e", "AND s.mode = 'exclude'")),
+            inc=fixed(or_bits("i", "AND s.mode = 'include'")),
+            exc=fixed(or_bits("e", "AND s.mode = 'exclude'")),
             b=fixed(table),
         )
         joins.append(

@@ -33,6 +33,7 @@ from segmint.engine.plans import (
     read_fields,
     sql_for,
     utc,
+    window_specs,
     with_dependents,
 )
 from segmint.rules.schema import Schema
@@ -172,7 +173,7 @@ def _python(
                     members[cid][code] = want  # the reason follows (written below)
             changes.append((code, enters, exits))
     # The due sources whose data is loaded, over every windowed segment of the catalog.
-    specs = {c: p.window for c, p in plans.items() if p.window is not None}
+    specs = window_specs(plans)
     only = {windows.PROFILE, *(needed & windows.TIME_FIELDS.keys())} - {"lines"}
     dues: list[tuple[str, str, dt.datetime | None]] = []
     for cid in ids:

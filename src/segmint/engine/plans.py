@@ -294,6 +294,12 @@ def utc(moment: dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def window_specs(plans: Mapping[str, SegmentPlan]) -> dict[str, WindowSpec]:
+    """code -> window spec of every windowed plan (what the due sources are computed
+    over), in code order."""
+    return {c: p.window for c, p in sorted(plans.items()) if p.window is not None}
+
+
 def read_fields(plans: Iterable[SegmentPlan]) -> dict[str, frozenset[str]]:
     """The item fields the plans' rules read (``load_profiles(item_fields=…)``), and the
     timestamp each windowed plan's due sources read."""

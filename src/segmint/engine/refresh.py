@@ -33,12 +33,21 @@ from dataclasses import dataclass, field
 
 from segmint.compile.sql import SqlCompiler
 from segmint.engine import changed, windows
-from segmint.engine.plans import SegmentPlan, layers, load_plans, q, utc, with_dependents, x
+from segmint.engine.plans import (
+    SegmentPlan,
+    layers,
+    load_plans,
+    q,
+    utc,
+    window_specs,
+    with_dependents,
+    x,
+)
 from segmint.engine.windows import WindowSpec
 from segmint.rules.schema import Schema
 from segmint.store import memberships
 from segmint.store.base import Store
-from segmint.store.sqltext import Fragment, fixed, ident, render
+from segmint.store.sqltext import fixed, ident, in_staged, render
 
 #: progress(step, done, total) after each committed batch.
 Progress = Callable[[str, int, int], None]
@@ -91,13 +100,6 @@ def drop_temp(store: Store) -> None:
         store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
 
 
-def _in_ids(column: str, ids_table: str | None) -> Fragment:
-    """``column IN (ids of the staged table)``, or TRUE for every customer."""
-    if ids_table is None:
-        return fixed("TRUE")
-    return fixed(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(ids_table)))
-
-
 @dataclass
 class Targets:
     """A layer's target as SQL over the temp tables WIDE and DUE_WIDE: ``rows`` selects
@@ -115,7 +117,7 @@ class Targets:
     def materialize(self, store: Store, only_ids: str | None = None) -> None:
         """Fill TARGET and DUE (for the customers of the staged ``only_ids`` table, or
         all)."""
-        scope = _in_ids("u.customer_id", only_ids)
+        scope = in_staged("u.customer_id", only_ids)
         for table, sql in ((TARGET, self.rows), (DUE, self.due)):
             if sql is not None:
                 x(
@@ -133,18 +135,11 @@ class Targets:
             store.execute("ANALYZE segmint_m_due")
 
 
-def catalog_specs(catalog: Mapping[str, SegmentPlan]) -> dict[str, WindowSpec]:
-    return {c: p.window for c, p in sorted(catalog.items()) if p.window is not None}
-
-
 def layer_sources(plans: Sequence[SegmentPlan], specs: Mapping[str, WindowSpec]) -> list[str]:
     """The due sources a layer's pass recomputes: the collections its rules read (the
     pass reads them anyway) and PROFILE (customer fields and constants: no collection)."""
     read = {
-        "orders" if c == "lines" else c
-        for p in plans
-        if p.checked is not None
-        for c in p.checked.collections
+        windows.source_of(c) for p in plans if p.checked is not None for c in p.checked.collections
     }
     return [s for s in windows.sources(specs) if s == windows.PROFILE or s in read]
 
@@ -169,7 +164,7 @@ def build_targets(
     differ from the store (``Targets.filtered``, engine/changed.py)."""
     codes = [p.code for p in plans]
     rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
-    specs = catalog_specs(catalog)
+    specs = window_specs(catalog)
     wanted = layer_sources(plans, specs)
     # The collections' due instants ride along in the rules' grouped subqueries.
     fused = windows.fused_values(specs, wanted, now) if wanted and rules else None
@@ -225,7 +220,7 @@ def build_targets(
             pass_params.update(own)
             pass_params.update(due_params if wanted else {})
         store.execute(render("INSERT INTO segmint_m_wide {q}", q=fixed(sql)), pass_params)
-    scope = _in_ids("s.customer_id", ids_table)
+    scope = in_staged("s.customer_id", ids_table)
     params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
     params["codes"] = codes
     parts = [
@@ -346,15 +341,17 @@ def changed_customers(store: Store, codes: Sequence[str], targets: Targets) -> i
         ),
         {**targets.params, "codes": list(codes), "sources": targets.sources},
     )
-    if store.dialect == "postgres":
-        store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
-    return int(q(store, render("SELECT COUNT(*) FROM {ch}", ch=ident(CHANGED)))[0][0])
+    return _changed_count(store)
 
 
 def _changed_from_wide(store: Store) -> int:
     """Fill CHANGED from a filtered WIDE (its ids are exactly the changed customers)."""
     _recreate(store, CHANGED, [("id", "TEXT")])
     x(store, render("INSERT INTO {ch} SELECT id FROM {w}", ch=ident(CHANGED), w=ident(WIDE)))
+    return _changed_count(store)
+
+
+def _changed_count(store: Store) -> int:
     if store.dialect == "postgres":
         store.execute(render("ANALYZE {ch}", ch=ident(CHANGED)))
     return int(q(store, render("SELECT COUNT(*) FROM {ch}", ch=ident(CHANGED)))[0][0])
@@ -537,7 +534,7 @@ def _execute(
             if set(plans) <= set(run_codes):
                 # Every source of the catalog was recomputed: rows of a source no windowed
                 # segment reads any more (or migrated ones) are stale.
-                kept = list(windows.sources(catalog_specs(plans)))
+                kept = list(windows.sources(window_specs(plans)))
                 stale = render(
                     "DELETE FROM customer_due WHERE NOT ({c})",
                     c=store._in_list(fixed("source"), "sources"),

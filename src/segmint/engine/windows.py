@@ -48,7 +48,7 @@ from segmint.rules.ast import (
     walk,
 )
 from segmint.rules.schema import CUSTOMER_FIELDS, FieldType, Schema
-from segmint.store.sqltext import Fragment, fixed, ident, render
+from segmint.store.sqltext import Fragment, fixed, ident, in_staged, render
 
 MICRO = dt.timedelta(microseconds=1)
 ZERO = Duration(0, "h")
@@ -221,7 +221,8 @@ def global_due(spec: WindowSpec, now: dt.datetime, timezone: str) -> dt.datetime
 PROFILE = "profile"
 
 
-def _source(collection: str) -> str:
+def source_of(collection: str) -> str:
+    """The due source of a collection (a line's timestamp is its order's)."""
     return "orders" if collection == "lines" else collection
 
 
@@ -229,7 +230,7 @@ def sources(specs: Mapping[str, WindowSpec]) -> tuple[str, ...]:
     """The due sources of a catalog's window specs, sorted."""
     found: set[str] = set()
     for spec in specs.values():
-        found.update(_source(c) for c in spec.collections)
+        found.update(source_of(c) for c in spec.collections)
         if spec.fields or spec.constants or spec.date_durations:
             found.add(PROFILE)
     return tuple(sorted(found))
@@ -240,7 +241,7 @@ def _durations(specs: Mapping[str, WindowSpec]) -> dict[str, set[Duration]]:
     found: dict[str, set[Duration]] = {}
     for spec in specs.values():
         for coll in spec.collections:
-            found.setdefault(_source(coll), set()).update(spec.durations)
+            found.setdefault(source_of(coll), set()).update(spec.durations)
     return found
 
 
@@ -271,21 +272,20 @@ def customer_dues(
         values = sorted(
             v for item in getattr(profile, source) if (v := getattr(item, field)) is not None
         )
-        result[source] = _earliest(_first_after(values, d, now) for d in durations)
+        result[source] = earliest(_first_after(values, d, now) for d in durations)
     profile_specs = _profile_specs(specs)
     if profile_specs and (only is None or PROFILE in only):
-        result[PROFILE] = _earliest(next_due(s, profile, now, timezone) for s in profile_specs)
+        result[PROFILE] = earliest(next_due(s, profile, now, timezone) for s in profile_specs)
     return result
 
 
-def _earliest(instants: Iterable[dt.datetime | None]) -> dt.datetime | None:
+def earliest(instants: Iterable[dt.datetime | None]) -> dt.datetime | None:
     found = [i for i in instants if i is not None]
     return min(found) if found else None
 
 
 #: A duration as SQL sees it: ("x", timedelta) for h/d/w, ("m", months) for m/y.
 _Key = tuple[str, Any]
-Key = _Key
 
 
 def _key(duration: Duration) -> _Key:
@@ -341,7 +341,6 @@ def _outputs(
     wanted: Sequence[str],
     now: dt.datetime,
     timezone: str,
-    params: dict[str, object],
     first: _Firsts,
     collection_due: Callable[[str], str],
 ) -> list[str]:
@@ -365,9 +364,9 @@ def _outputs(
                 for key in sorted(keys, key=repr):
                     n = first(column, key)
                     parts.append(f"CASE WHEN {n} >= $now THEN {n} END")
-            fixed_due = _earliest(global_due(s, now, timezone) for s in _profile_specs(specs))
+            fixed_due = earliest(global_due(s, now, timezone) for s in _profile_specs(specs))
             if fixed_due is not None:
-                params["global_due"] = fixed_due
+                first.params["global_due"] = fixed_due
                 parts.append("CAST($global_due AS TIMESTAMP)")
             value = _least(parts)
         # An instant equal to now already happened: its +1µs variant is the candidate.
@@ -422,16 +421,16 @@ def due_query(
                 table=ident(TABLES[source]),
                 field=fixed(field),
                 oldest=fixed(f"${oldest}"),
-                scope=_in_ids("customer_id", ids_table),
+                scope=in_staged("customer_id", ids_table),
                 g=ident(f"g_{source}"),
             )
         )
-    outputs = _outputs(specs, wanted, now, timezone, params, first, lambda s: f"g_{s}.due")
+    outputs = _outputs(specs, wanted, now, timezone, first, lambda s: f"g_{s}.due")
     sql = render(
         "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
         outputs=fixed(_aliased(outputs)),
         joins=fixed(" ".join(joins)),
-        scope=_in_ids("c.id", ids_table),
+        scope=in_staged("c.id", ids_table),
     )
     return fixed(sql), params
 
@@ -517,13 +516,5 @@ def due_expressions(
     ``columns``) and, when :func:`needs_customers`, the customer row ``c``."""
     params: dict[str, object] = {"now": now, "now1": now + MICRO}
     first = _Firsts(params, dialect)
-    outputs = _outputs(
-        specs, wanted, now, timezone, params, first, lambda s: f"{table}.{columns[s]}"
-    )
+    outputs = _outputs(specs, wanted, now, timezone, first, lambda s: f"{table}.{columns[s]}")
     return outputs, params
-
-
-def _in_ids(column: str, ids_table: str | None) -> Fragment:
-    if ids_table is None:
-        return fixed("TRUE")
-    return fixed(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(ids_table)))

@@ -515,61 +515,44 @@ def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: S
 def set_due(
     store: Store,
     rows: Sequence[tuple[str, str, dt.datetime | None]],
-    current: Mapping[str, Mapping[str, dt.datetime]] | None = None,
+    current: Mapping[str, Mapping[str, dt.datetime]],
     *,
     whole: Sequence[str] = (),
 ) -> None:
     """Set (or, with None, clear) the next due instant of (source, customer) pairs.
 
-    Per customer: take its due rows (``current``: customer -> source -> instant, all of
-    them as the caller just read them; else read here), DELETE them by ``customer_id``
-    alone and insert the merged set again. For the customers of ``whole`` the given
-    rows are the whole set: sources not given (or none given) are dropped. Only an equality on
-    ``customer_id`` is an index lookup in DuckDB; a DELETE also filtering on the other
-    key column made it scan the table."""
-    if not rows and not whole:
-        return
-    changes: dict[str, dict[str, dt.datetime | None]] = {cid: {} for cid in whole}
+    - Customers of ``whole``: ``rows`` are their whole set (a worker replay). Their rows
+      are deleted in ONE statement and the given ones inserted; nothing is read.
+    - Others: ``rows`` are merged into ``current`` (customer -> source -> instant: all
+      of the customer's rows, as the caller just read them). A customer whose set
+      changes has its rows deleted by ``customer_id`` alone (an index lookup in DuckDB;
+      also filtering on ``source`` made it scan the table) and the merged set inserted.
+    """
     replaced = set(whole)
+    merged: dict[str, dict[str, dt.datetime | None]] = {cid: {} for cid in replaced}
     for source, cid, due_at in rows:
-        changes.setdefault(cid, {})[source] = due_at
+        if cid not in merged:
+            merged[cid] = dict(current.get(cid, {}))
+        merged[cid][source] = due_at
     with store.transaction():
-        values: list[tuple[str, str, dt.datetime]] = []
-        if len(replaced) > _ROW_LIMIT:
-            # Many whole sets (a worker batch): one DELETE for all of them, no reads.
+        if replaced:
             _x(
                 store,
                 render(
                     "DELETE FROM customer_due WHERE {f}",
-                    f=store._in_list(fixed("customer_id"), "ids"),
+                    f=store._in_ids(fixed("customer_id"), "ids", len(replaced)),
                 ),
                 {"ids": sorted(replaced)},
             )
-            values += [
-                (cid, src, d)
-                for cid in sorted(replaced)
-                for src, d in sorted(changes[cid].items())
-                if d is not None
-            ]
-            changes = {cid: moved for cid, moved in changes.items() if cid not in replaced}
-        for cid, moved in changes.items():
-            stored: Mapping[str, dt.datetime | None] = (
-                current.get(cid, {})
-                if current is not None
-                else {
-                    str(source): due_at
-                    for source, due_at in store._q(
-                        "SELECT source, due_at FROM customer_due WHERE customer_id = $cid",
-                        {"cid": cid},
-                    )
-                }
-            )
-            merged = dict(moved) if cid in replaced else {**stored, **moved}
-            if {k: v for k, v in merged.items() if v is not None} == stored:
-                continue
-            if stored:
-                _x(store, "DELETE FROM customer_due WHERE customer_id = $cid", {"cid": cid})
-            values += [(cid, src, d) for src, d in sorted(merged.items()) if d is not None]
+        values: list[tuple[str, str, dt.datetime]] = []
+        for cid, dues in merged.items():
+            kept = {source: at for source, at in dues.items() if at is not None}
+            if cid not in replaced:
+                if kept == current.get(cid, {}):
+                    continue
+                if current.get(cid):
+                    _x(store, "DELETE FROM customer_due WHERE customer_id = $cid", {"cid": cid})
+            values += [(cid, source, at) for source, at in sorted(kept.items())]
         for block in _chunks(values, 300):
             tuples, params = _values(block, (None, None, "TIMESTAMP"))
             _x(

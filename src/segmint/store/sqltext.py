@@ -47,3 +47,10 @@ def render(template: str, **parts: Fragment) -> str:
         if not isinstance(value, Fragment):
             raise TypeError(f"SQL slot {key!r} must be a Fragment, got {type(value).__name__}")
     return template.format(**parts)
+
+
+def in_staged(column: str, table: str | None) -> Fragment:
+    """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None."""
+    if table is None:
+        return Fragment("TRUE")
+    return Fragment(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(table)))
