@@ -517,19 +517,24 @@ def _execute(
                         if done_upto in starts
                         else [(done_upto, None)]
                     )
-            for done, (lo, hi) in enumerate(todo, start=1):
-                scope = memberships.Scope(after=lo, upto=hi, ids_table=CHANGED)
-                mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
-                with store.transaction():
-                    if changed:
-                        apply_layer(store, layer, targets.sources, scope, as_of, "refresh", run_id)
-                    x(
-                        store,
-                        "UPDATE refresh_runs SET checkpoint = $c WHERE id = $id",
-                        {"c": json.dumps(mark), "id": run_id},
-                    )
-                if progress is not None:
-                    progress(f"layer {index + 1}/{len(ordered)}", done, len(todo))
+            # A first refresh (or a new broad segment) writes millions of rows: the store
+            # may suspend secondary indexes across its batches and build them after.
+            with store.bulk_write(_write_sizes(store) if changed else {}):
+                for done, (lo, hi) in enumerate(todo, start=1):
+                    scope = memberships.Scope(after=lo, upto=hi, ids_table=CHANGED)
+                    mark = {"layer": index, "after": hi} if hi is not None else {"layer": index + 1}
+                    with store.transaction():
+                        if changed:
+                            apply_layer(
+                                store, layer, targets.sources, scope, as_of, "refresh", run_id
+                            )
+                        x(
+                            store,
+                            "UPDATE refresh_runs SET checkpoint = $c WHERE id = $id",
+                            {"c": json.dumps(mark), "id": run_id},
+                        )
+                    if progress is not None:
+                        progress(f"layer {index + 1}/{len(ordered)}", done, len(todo))
         with store.transaction():
             if set(plans) <= set(run_codes):
                 # Every source of the catalog was recomputed: rows of a source no windowed
@@ -547,6 +552,17 @@ def _execute(
             )
     finally:
         drop_temp(store)
+
+
+def _write_sizes(store: Store) -> dict[str, int]:
+    """About how many rows a layer's batches write per table: every target row of a
+    changed customer may be an entry (a membership and a history row), every due row a
+    new one. Exits are not counted: a refresh that mostly empties segments is rare."""
+    target, due = (
+        int(q(store, render("SELECT COUNT(*) FROM {t}", t=ident(name)))[0][0])
+        for name in (TARGET, DUE)
+    )
+    return {"memberships": target, "membership_history": target, "customer_due": due}
 
 
 def _report(

@@ -147,8 +147,10 @@ class Store(abc.ABC):
 
     @contextmanager
     def bulk_write(self, rows: Mapping[str, int]) -> Iterator[None]:
-        """Around a write of about ``rows[table]`` rows per table, inside the caller's
-        transaction: a store may suspend secondary indexes for a large one."""
+        """Around a write of about ``rows[table]`` rows per table, made by the caller's
+        transaction(s) inside it: a store may suspend a table's secondary indexes for a
+        large one and build them again after (also after a kill: on the next open). Inside
+        a transaction it does nothing."""
         yield
 
     def _in_ids(self, column: Fragment, param: str, count: int) -> Fragment:
