@@ -95,6 +95,23 @@ def _recreate(store: Store, name: str, columns: Sequence[tuple[str, str]]) -> No
     store.execute(render("CREATE TEMP TABLE {n} ({c})", n=ident(name), c=fixed(cols)))
 
 
+def _create_as(store: Store, name: str, columns: Sequence[tuple[str, str]], select: str) -> str:
+    """Drop temp table ``name`` and return the statement creating it from ``select``
+    (whose output columns are ``columns``, typed by CASTs). PostgreSQL plans the SELECT
+    of ``CREATE TABLE … AS`` in parallel, never that of ``INSERT … SELECT``: the fused pass
+    is most of a refresh, and a second core nearly halves it."""
+    store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
+    cols = ", ".join(f"CAST(q.{c} AS {t}) AS {c}" for c, t in columns)
+    return str(
+        render(
+            "CREATE TEMP TABLE {n} AS SELECT {c} FROM ({s}) AS q",
+            n=ident(name),
+            c=fixed(cols),
+            s=fixed(select),
+        )
+    )
+
+
 def drop_temp(store: Store) -> None:
     for name in (WIDE, TARGET, DUE_WIDE, DUE, CHANGED, memberships.DIFF):
         store.execute(render("DROP TABLE IF EXISTS {n}", n=ident(name)))
@@ -170,11 +187,7 @@ def build_targets(
     fused = windows.fused_values(specs, wanted, now) if wanted and rules else None
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
-    _recreate(
-        store,
-        WIDE,
-        [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values],
-    )
+    wide = [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values]
     manual = int(
         q(
             store,
@@ -219,7 +232,9 @@ def build_targets(
             )
             pass_params.update(own)
             pass_params.update(due_params if wanted else {})
-        store.execute(render("INSERT INTO segmint_m_wide {q}", q=fixed(sql)), pass_params)
+        store.execute(_create_as(store, WIDE, wide, sql), pass_params)
+    else:
+        _recreate(store, WIDE, wide)
     scope = in_staged("s.customer_id", ids_table)
     params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
     params["codes"] = codes
@@ -293,10 +308,8 @@ def _build_due(
         sql, due_params = windows.due_query(
             specs, wanted, now, schema.timezone, ids_table, store.dialect
         )
-    _recreate(
-        store, DUE_WIDE, [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(wanted)))]
-    )
-    x(store, render("INSERT INTO segmint_m_duew {q}", q=sql), due_params)
+    due_wide = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(wanted)))]
+    x(store, _create_as(store, DUE_WIDE, due_wide, str(sql)), due_params)
     parts = [
         render(
             "SELECT CAST($ds{i} AS TEXT) AS source, id AS customer_id, due_{i} AS due_at "
