@@ -68,3 +68,15 @@ def by_code_point(dialect: str, value: exp.Expr) -> exp.Expr:
     if dialect == "postgres":
         return exp.Collate(this=value, expression=exp.Identifier(this="C", quoted=True))
     return value
+
+
+def in_ids(dialect: str, column: exp.Expr, ids: exp.Select) -> exp.Expr:
+    """``column`` is one of the ids ``ids`` selects (a pass restricted to a batch of
+    customers). PostgreSQL gets ``= ANY(ARRAY(subquery))``: the array is computed once and
+    probed through the ``customer_id`` B-tree (a bitmap index scan), where ``IN
+    (subquery)`` plans a semi-join above a full scan (5,000 customers of 20 M lines:
+    0.19 s against 2.2 s). DuckDB has no such index path, and scans either way."""
+    if dialect == "postgres":
+        array = exp.Array(expressions=[ids])
+        return exp.EQ(this=column, expression=exp.Any(this=exp.Paren(this=array)))
+    return exp.In(this=column, query=ids.subquery())

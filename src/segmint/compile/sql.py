@@ -503,7 +503,7 @@ class _Visitor:
         def restrict(column: exp.Expr) -> exp.Expr:
             assert only_ids_in is not None and _PROPERTY.match(only_ids_in)
             ids = exp.select(exp.column("id", quoted=True)).from_(exp.to_table(only_ids_in))
-            return exp.In(this=column, query=ids.subquery())
+            return dialects.in_ids(self.dialect, column, ids)
 
         if only_ids_in is not None:
             query = query.where(restrict(exp.column("id", _CUSTOMER, quoted=True)))

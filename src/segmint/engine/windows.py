@@ -421,7 +421,7 @@ def due_query(
                 table=ident(TABLES[source]),
                 field=fixed(field),
                 oldest=fixed(f"${oldest}"),
-                scope=in_staged("customer_id", ids_table),
+                scope=in_staged("customer_id", ids_table, dialect),
                 g=ident(f"g_{source}"),
             )
         )
@@ -430,7 +430,7 @@ def due_query(
         "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
         outputs=fixed(_aliased(outputs)),
         joins=fixed(" ".join(joins)),
-        scope=in_staged("c.id", ids_table),
+        scope=in_staged("c.id", ids_table, dialect),
     )
     return fixed(sql), params
 

@@ -49,8 +49,15 @@ def render(template: str, **parts: Fragment) -> str:
     return template.format(**parts)
 
 
-def in_staged(column: str, table: str | None) -> Fragment:
-    """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None."""
+def in_staged(column: str, table: str | None, dialect: str = "duckdb") -> Fragment:
+    """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None.
+    PostgreSQL gets ``= ANY(ARRAY(…))``, which it probes through a ``customer_id``
+    B-tree instead of scanning the table (see ``compile.dialects.in_ids``)."""
     if table is None:
         return Fragment("TRUE")
-    return Fragment(render('{c} IN (SELECT "id" FROM {t})', c=fixed(column), t=ident(table)))
+    form = (
+        '{c} = ANY(ARRAY(SELECT "id" FROM {t}))'
+        if dialect == "postgres"
+        else ('{c} IN (SELECT "id" FROM {t})')
+    )
+    return Fragment(render(form, c=fixed(column), t=ident(table)))
