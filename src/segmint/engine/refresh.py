@@ -134,7 +134,7 @@ class Targets:
     def materialize(self, store: Store, only_ids: str | None = None) -> None:
         """Fill TARGET and DUE (for the customers of the staged ``only_ids`` table, or
         all)."""
-        scope = in_staged("u.customer_id", only_ids, store.dialect)
+        scope = in_staged("u.customer_id", only_ids)
         for table, sql in ((TARGET, self.rows), (DUE, self.due)):
             if sql is not None:
                 x(
@@ -235,7 +235,7 @@ def build_targets(
         store.execute(_create_as(store, WIDE, wide, sql), pass_params)
     else:
         _recreate(store, WIDE, wide)
-    scope = in_staged("s.customer_id", ids_table, store.dialect)
+    scope = in_staged("s.customer_id", ids_table)
     params: dict[str, object] = {f"c{i}": code for i, code in enumerate(rules)}
     params["codes"] = codes
     parts = [

@@ -51,8 +51,11 @@ def render(template: str, **parts: Fragment) -> str:
 
 def in_staged(column: str, table: str | None, dialect: str = "duckdb") -> Fragment:
     """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None.
-    PostgreSQL gets ``= ANY(ARRAY(…))``, which it probes through a ``customer_id``
-    B-tree instead of scanning the table (see ``compile.dialects.in_ids``)."""
+    With ``dialect="postgres"``: ``= ANY(ARRAY(…))``, which PostgreSQL probes through the
+    B-tree of an indexed ``column`` instead of scanning its table (see
+    ``compile.dialects.in_ids``). Only for an indexed column: as a filter on a scanned
+    table, that array is searched linearly for every row (a million staged ids over a
+    temp table ran for minutes)."""
     if table is None:
         return Fragment("TRUE")
     form = (
