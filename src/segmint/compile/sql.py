@@ -497,13 +497,15 @@ class _Visitor:
 
     # --- the query --------------------------------------------------------------------
 
-    def select(self, *columns: exp.Expr, only_ids_in: str | None = None) -> exp.Select:
+    def select(
+        self, *columns: exp.Expr, only_ids_in: str | None = None, probe_ids: bool = False
+    ) -> exp.Select:
         query = exp.select(*columns).from_(exp.to_table("customers").as_(_CUSTOMER))
 
         def restrict(column: exp.Expr) -> exp.Expr:
             assert only_ids_in is not None and _PROPERTY.match(only_ids_in)
             ids = exp.select(exp.column("id", quoted=True)).from_(exp.to_table(only_ids_in))
-            return dialects.in_ids(self.dialect, column, ids)
+            return dialects.in_ids(column, ids, probe=probe_ids)
 
         if only_ids_in is not None:
             query = query.where(restrict(exp.column("id", _CUSTOMER, quoted=True)))
@@ -565,13 +567,16 @@ class SqlCompiler:
         ordered: bool = True,
         values: Sequence[Aggregate | GroupedValue] = (),
         two_valued: bool = True,
+        probe_ids: bool = False,
     ) -> CompiledQuery:
         """``SELECT c.id, <rule 0> AS r_0, …`` for every customer, in one pass.
 
         Every aggregate of every rule lands in the one grouped subquery of its collection,
         deduplicated, so N rules over orders still scan ``orders`` once.
         ``only_ids_in`` names a table with an ``id`` column: the query (and every grouped
-        subquery, so no collection is aggregated beyond them) covers only those customers.
+        subquery, so no collection is aggregated beyond them) covers only those customers;
+        ``probe_ids`` tests them with ``= ANY(ARRAY(…))`` (a small batch on PostgreSQL:
+        :func:`dialects.in_ids`).
         ``ordered=False`` leaves out the ``ORDER BY`` (a caller that stores the rows in a
         table saves sorting a million of them). ``values`` are extra aggregates output as
         columns ``v_0``, … after the rules, computed in the same grouped subqueries (the
@@ -594,7 +599,7 @@ class SqlCompiler:
             )
             for i, v in enumerate(values)
         ]
-        query = visitor.select(*outputs, only_ids_in=only_ids_in)
+        query = visitor.select(*outputs, only_ids_in=only_ids_in, probe_ids=probe_ids)
         if ordered:
             query = query.order_by(customer_id.copy())
         return self._render(query, visitor, ["id", *rules])

@@ -31,6 +31,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from segmint.compile.dialects import PROBE_IDS_MAX
 from segmint.compile.sql import SqlCompiler
 from segmint.engine import changed, windows
 from segmint.engine.plans import (
@@ -188,6 +189,14 @@ def build_targets(
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
     wide = [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values]
+    probe = (
+        store.dialect == "postgres"
+        and ids_table is not None
+        and (
+            int(q(store, render("SELECT COUNT(*) FROM {t}", t=ident(ids_table)))[0][0])
+            <= PROBE_IDS_MAX
+        )
+    )
     manual = int(
         q(
             store,
@@ -214,6 +223,7 @@ def build_targets(
             values=[v for _, v in fused or ()],
             # the filtered pass reads r_i where NULL acts as FALSE, and coalesces its output
             two_valued=not filtered,
+            probe_ids=probe,
         )
         sql, pass_params = compiled.sql, dict(compiled.params)
         if filtered:
@@ -275,7 +285,7 @@ def build_targets(
             "AND e.customer_id = u.customer_id) GROUP BY u.segment_code, u.customer_id",
             parts=fixed(" UNION ALL ".join(parts)),
         )
-    due = _build_due(store, schema, specs, wanted, now, ids_table, params, columns, filtered)
+    due = _build_due(store, schema, specs, wanted, now, ids_table, params, columns, filtered, probe)
     targets = Targets(rows, due, params, wanted, filtered)
     if materialize:
         targets.materialize(store)
@@ -292,11 +302,13 @@ def _build_due(
     params: dict[str, object],
     columns: Mapping[str, str] | None,
     present_only: bool = False,
+    probe: bool = False,
 ) -> str | None:
     """Fill DUE_WIDE (one column per source of ``wanted``) and return the SQL unpivoting
     it (its parameters added to ``params``); None without sources. With ``columns`` (the
     fused pass's due aggregates in WIDE) no collection is read again; ``present_only``:
-    WIDE may hold ids with no customer row (a filtered WIDE), which get no due rows."""
+    WIDE may hold ids with no customer row (a filtered WIDE), which get no due rows;
+    ``probe``: a small staged batch on PostgreSQL (``compile.dialects.in_ids``)."""
     _recreate(store, DUE, [("source", "TEXT"), ("customer_id", "TEXT"), ("due_at", "TIMESTAMP")])
     if not wanted:
         return None
@@ -306,7 +318,7 @@ def _build_due(
         )
     else:
         sql, due_params = windows.due_query(
-            specs, wanted, now, schema.timezone, ids_table, store.dialect
+            specs, wanted, now, schema.timezone, ids_table, store.dialect, probe=probe
         )
     due_wide = [("id", "TEXT"), *((f"due_{i}", "TIMESTAMP") for i in range(len(wanted)))]
     x(store, _create_as(store, DUE_WIDE, due_wide, str(sql)), due_params)

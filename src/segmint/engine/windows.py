@@ -389,6 +389,8 @@ def due_query(
     timezone: str,
     ids_table: str | None,
     dialect: str = "duckdb",
+    *,
+    probe: bool = False,
 ) -> tuple[Fragment, dict[str, object]]:
     """SQL (``$name`` placeholders) computing, for every customer (or those of the staged
     ``ids_table``), one column ``due_<i>`` per source of ``wanted``: its next due instant
@@ -421,7 +423,7 @@ def due_query(
                 table=ident(TABLES[source]),
                 field=fixed(field),
                 oldest=fixed(f"${oldest}"),
-                scope=in_staged("customer_id", ids_table, dialect),
+                scope=in_staged("customer_id", ids_table, probe=probe),
                 g=ident(f"g_{source}"),
             )
         )
@@ -430,7 +432,7 @@ def due_query(
         "SELECT c.id, {outputs} FROM customers AS c {joins} WHERE {scope}",
         outputs=fixed(_aliased(outputs)),
         joins=fixed(" ".join(joins)),
-        scope=in_staged("c.id", ids_table, dialect),
+        scope=in_staged("c.id", ids_table, probe=probe),
     )
     return fixed(sql), params
 

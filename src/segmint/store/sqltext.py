@@ -49,18 +49,13 @@ def render(template: str, **parts: Fragment) -> str:
     return template.format(**parts)
 
 
-def in_staged(column: str, table: str | None, dialect: str = "duckdb") -> Fragment:
+def in_staged(column: str, table: str | None, *, probe: bool = False) -> Fragment:
     """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None.
-    With ``dialect="postgres"``: ``= ANY(ARRAY(…))``, which PostgreSQL probes through the
-    B-tree of an indexed ``column`` instead of scanning its table (see
-    ``compile.dialects.in_ids``). Only for an indexed column: as a filter on a scanned
-    table, that array is searched linearly for every row (a million staged ids over a
-    temp table ran for minutes)."""
+    With ``probe`` (PostgreSQL, a small batch over an indexed ``column``):
+    ``= ANY(ARRAY(…))``, probed through the B-tree instead of scanning the table (see
+    ``compile.dialects.in_ids``). Never over a scanned table: there the array is searched
+    for every row."""
     if table is None:
         return Fragment("TRUE")
-    form = (
-        '{c} = ANY(ARRAY(SELECT "id" FROM {t}))'
-        if dialect == "postgres"
-        else ('{c} IN (SELECT "id" FROM {t})')
-    )
+    form = '{c} = ANY(ARRAY(SELECT "id" FROM {t}))' if probe else '{c} IN (SELECT "id" FROM {t})'
     return Fragment(render(form, c=fixed(column), t=ident(table)))
