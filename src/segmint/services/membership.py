@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from segmint.engine import catchup, groups, incremental, refresh
 from segmint.engine.incremental import UpdateReport
 from segmint.engine.plans import load_plans, q, utc
-from segmint.engine.refresh import Progress, RefreshReport
+from segmint.engine.refresh import Progress
+from segmint.engine.runs import RefreshReport, last_run_as_of, unfinished_run
 from segmint.store.base import Store
 from segmint.store.sqltext import fixed, render
 
@@ -141,8 +142,8 @@ def run_worker(
     while True:
         process_due(store, current, report)
         if reconcile_every is not None:
-            last = refresh.last_run_as_of(store)
-            pending = refresh.unfinished_run(store) is not None
+            last = last_run_as_of(store)
+            pending = unfinished_run(store) is not None
             if pending or last is None or last + reconcile_every <= current:
                 report.refresh = refresh.run_refresh(store, None, current)
         if once or (should_stop is not None and should_stop()):
