@@ -239,7 +239,13 @@ def _sql(
             scope = memberships.Scope(ids_table=staged)
             for layer in layers(plans, targets):
                 built = refresh.build_targets(
-                    store, schema, [plans[c] for c in layer], now, plans, ids_table=staged
+                    store,
+                    schema,
+                    [plans[c] for c in layer],
+                    now,
+                    plans,
+                    ids_table=staged,
+                    ids_count=len(ids),
                 )
                 before = _history_mark(store)
                 refresh.apply_layer(store, layer, built.sources, scope, now, trigger, None)

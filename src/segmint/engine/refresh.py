@@ -147,16 +147,18 @@ def build_targets(
     catalog: Mapping[str, SegmentPlan],
     *,
     ids_table: str | None = None,
+    ids_count: int | None = None,
     materialize: bool = True,
     only_changed: bool = False,
 ) -> Targets:
     """Fill temp tables TARGET (who should be in) and DUE (next due instants of the
     layer's sources over every windowed segment of ``catalog``) for ``plans`` (one
     layer) at ``now``: one fused pass over the store (restricted to the customers of
-    ``ids_table`` when given). With ``materialize=False`` only the wide results are
-    stored; the caller materializes (some of) them with the returned :class:`Targets`.
-    With ``only_changed`` (a refresh), WIDE may keep only the customers whose rows
-    differ from the store (``Targets.filtered``, engine/changed.py)."""
+    ``ids_table`` when given, ``ids_count`` of them). With ``materialize=False`` only
+    the wide results are stored; the caller materializes (some of) them with the
+    returned :class:`Targets`. With ``only_changed`` (a refresh), WIDE may keep only the
+    customers whose rows differ from the store (``Targets.filtered``,
+    engine/changed.py)."""
     codes = [p.code for p in plans]
     rules = {p.code: p.checked.rule for p in plans if p.checked is not None}
     specs = window_specs(catalog)
@@ -166,13 +168,12 @@ def build_targets(
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
     wide = [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values]
+    # A small staged batch is probed through PostgreSQL's B-trees (compile.dialects.in_ids).
     probe = (
         store.dialect == "postgres"
         and ids_table is not None
-        and (
-            int(q(store, render("SELECT COUNT(*) FROM {t}", t=ident(ids_table)))[0][0])
-            <= PROBE_IDS_MAX
-        )
+        and ids_count is not None
+        and ids_count <= PROBE_IDS_MAX
     )
     manual = int(
         q(

@@ -528,6 +528,8 @@ def set_due(
       changes has its rows deleted by ``customer_id`` alone (an index lookup in DuckDB;
       also filtering on ``source`` made it scan the table) and the merged set inserted.
     """
+    if not rows and not whole:
+        return
     replaced = set(whole)
     merged: dict[str, dict[str, dt.datetime | None]] = {cid: {} for cid in replaced}
     for source, cid, due_at in rows:
