@@ -24,12 +24,7 @@ from segmint.store.postgres import PostgresStore
 
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 #: the secondary indexes a large refresh suspends on DuckDB
-SUSPENDABLE = {
-    "memberships_customer_idx",
-    "membership_history_customer_idx",
-    "membership_history_segment_idx",
-    "customer_due_customer_idx",
-}
+SUSPENDABLE = {"memberships_customer_idx", "customer_due_customer_idx"}
 CUSTOMERS = 300
 BATCH = 20
 

@@ -102,6 +102,10 @@ class Store(abc.ABC):
     """A segmint database. Open with a concrete class, then :meth:`init` once."""
 
     dialect: ClassVar[str]
+    #: A pseudo-column addressing a row for the rest of a transaction (DuckDB's
+    #: ``rowid``), or None. A set-based write that has just read the rows it deletes
+    #: deletes them by address instead of joining the whole table again on their keys.
+    row_address: ClassVar[str | None] = None
 
     def __init__(self) -> None:
         self._tx_depth = 0

@@ -43,6 +43,7 @@ def _index_name(sql: str) -> str:
 
 class DuckDBStore(Store):
     dialect: ClassVar[str] = "duckdb"
+    row_address: ClassVar[str | None] = "rowid"
 
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
         super().__init__()
