@@ -404,14 +404,20 @@ class Store(abc.ABC):
 
         for name in sorted(wanted & PROFILE_READS.keys()):
             table, columns, order, build = PROFILE_READS[name]
+            ordered = f" ORDER BY customer_id, {order}"
             if item_fields is not None and name in PRUNABLE:
-                columns, build = pruned(name, item_fields.get(name, ()))
+                # An engine's read: what rules compute of a collection does not depend on
+                # the items' order, and sorting made DuckDB fetch (placed_at, order_id,
+                # line_no) for every line though no rule read them (~8 of ~20 ms for a
+                # customer with 240 lines, the tail of a one-order update).
+                kept, build = pruned(name, item_fields.get(name, ()))
+                columns, ordered = ", ".join(kept), ""
             sql = render(
-                "SELECT customer_id, {c} FROM {t} WHERE {w} ORDER BY customer_id, {o}",
-                c=fixed(columns),
+                "SELECT customer_id{c} FROM {t} WHERE {w}{o}",
+                c=fixed(f", {columns}" if columns else ""),
                 t=ident(table),
                 w=self._in_ids(fixed("customer_id"), "ids", len(ids)),
-                o=fixed(order),
+                o=fixed(ordered),
             )
             for r in self._q(sql, p):
                 getattr(profiles[r[0]], name).append(build(r[1:]))

@@ -49,15 +49,17 @@ PROFILE_READS: dict[str, tuple[str, str, str, Callable[[Sequence[Any]], Any]]] =
 PRUNABLE: dict[str, type[Any]] = {"orders": OrderItem, "lines": LineItem}
 
 
-def pruned(collection: str, wanted: Collection[str]) -> tuple[str, Callable[[Sequence[Any]], Any]]:
-    """The columns to read for ``wanted`` item fields (always at least the item's key
-    column) and the builder filling the others with None."""
+def pruned(
+    collection: str, wanted: Collection[str]
+) -> tuple[list[str], Callable[[Sequence[Any]], Any]]:
+    """The columns to read for ``wanted`` item fields (none for a rule that only counts
+    items) and the builder filling the others with None."""
     item = PRUNABLE[collection]
     names = [f.name for f in dataclasses.fields(item)]
-    keep = [names[0], *(n for n in names[1:] if n in wanted)]
+    keep = [n for n in names if n in wanted]
     absent = dict.fromkeys(n for n in names if n not in keep)
 
     def build(row: Sequence[Any]) -> Any:
         return item(**dict(zip(keep, row, strict=True)), **absent)
 
-    return ", ".join(keep), build
+    return keep, build
