@@ -19,6 +19,16 @@ refreshed once. Then:
   (``import_and_update``), against the same batches imported with it off
   (``import_arrow`` only): orders per second, and the seconds one batch takes (how long
   its customers wait for their memberships).
+- **stream**: orders arriving at ``--rate`` per second (default 5,000) for
+  ``--stream-seconds``, ingested as they come: each pass takes every order that has
+  arrived since the last (group commit), so under load a batch grows until one pass
+  absorbs what arrives during it. Reported: orders/s absorbed (over the whole run, the
+  last pass included) and while busy (orders over the passes' total time: what the
+  ingest can sustain when it never waits), how far behind the
+  stream the ingest ends, the batch sizes it settled on, and each order's time from
+  arrival to its customer's memberships updated (p50 of the first and second half: a
+  latency that grows means the ingest does not keep up). Baseline: the same stream
+  imported with incremental evaluation off.
 """
 
 from __future__ import annotations
@@ -92,6 +102,82 @@ def order_table(orders: list[tuple[str, str, dt.datetime]], rng: random.Random) 
     return pa.table(cols)
 
 
+def stream(
+    store: Store,
+    ids: list[str],
+    rng: random.Random,
+    seconds: float,
+    rate: int,
+    *,
+    incremental: bool,
+    start_at: dt.datetime,
+) -> dict[str, float]:
+    """Orders arriving at ``rate`` per second for ``seconds``, ingested as they come:
+    each pass takes every order that has arrived since the previous one (group commit;
+    under load a batch grows until a pass absorbs what arrives during it) and imports it
+    with incremental evaluation on (``import_and_update``) or off (``import_arrow``, the
+    baseline). The business clock runs with the wall clock from ``start_at``; an order
+    is placed at its arrival. Each order's latency is from its arrival to the end of the
+    pass that brought its customer's memberships up to date."""
+    n = int(seconds * rate)
+    tag = "on" if incremental else "off"
+    orders = [
+        (f"stream-{tag}-{i}", rng.choice(ids), start_at + dt.timedelta(seconds=i / rate))
+        for i in range(n)
+    ]
+    table = order_table(orders, rng)
+    offsets = [0]  # the lines of order i are rows offsets[i] .. offsets[i + 1] - 1
+    previous = None
+    for row, oid in enumerate(table.column("order_id").to_pylist()):
+        if oid != previous and row:
+            offsets.append(row)
+        previous = oid
+    offsets.append(table.num_rows)
+    latencies: list[float] = []
+    sizes: list[int] = []
+    done = 0
+    busy = 0.0
+    t0 = time.perf_counter()
+    while done < n:
+        elapsed = time.perf_counter() - t0
+        arrived = min(n, int(elapsed * rate))
+        if arrived <= done:
+            time.sleep(max(0.0, (done + 1) / rate - elapsed))
+            continue
+        batch = table.slice(offsets[done], offsets[arrived] - offsets[done])
+        began = time.perf_counter()
+        now = start_at + dt.timedelta(seconds=began - t0)
+        if incremental:
+            import_and_update(store, "orders", batch, now, progress=lambda *a: None)
+        else:
+            import_arrow(store, "orders", batch, source="bench", progress=lambda *a: None)
+        finished = time.perf_counter() - t0
+        busy += time.perf_counter() - began
+        latencies += [finished - i / rate for i in range(done, arrived)]
+        sizes.append(arrived - done)
+        print(
+            f"stream {tag}: {arrived - done:,} orders in {time.perf_counter() - began:.2f} s",
+            file=sys.stderr,
+        )
+        done = arrived
+    total = time.perf_counter() - t0
+    half = n // 2
+    return {
+        "orders": n,
+        "absorbed": n / total,
+        "capacity": n / busy,
+        "drain": total - seconds,
+        "batches": len(sizes),
+        "median_batch": statistics.median(sizes),
+        "max_batch": max(sizes),
+        "p50": statistics.median(latencies),
+        "p99": pct(latencies, 99),
+        "max": max(latencies),
+        "p50_first_half": statistics.median(latencies[:half]),
+        "p50_second_half": statistics.median(latencies[half:]),
+    }
+
+
 def open_pg(args: argparse.Namespace) -> Store:
     """The same synthetic data in PostgreSQL schema ``bench_inc_<sizes>`` (loaded through
     the importer once, then reused: a 1 M load takes minutes)."""
@@ -134,6 +220,13 @@ def main() -> None:
     )
     parser.add_argument("--warmup", type=int, default=20, help="single orders not counted")
     parser.add_argument("--batches", type=int, default=4)
+    parser.add_argument(
+        "--stream-seconds",
+        type=float,
+        default=30.0,
+        help="orders arriving at --rate for this long, ingested as they come (0: skip)",
+    )
+    parser.add_argument("--rate", type=int, default=5_000, help="orders/s of the stream")
     parser.add_argument(
         "--postgres",
         default=None,
@@ -199,6 +292,20 @@ def main() -> None:
                     off_s += time.perf_counter() - t
             sent += size
         ingest[size] = (on_s, off_s, sent)
+    streams: dict[str, dict[str, float]] = {}
+    if args.stream_seconds > 0:
+        for mode in ("off", "on"):
+            start_at = REFERENCE_NOW + dt.timedelta(hours=2 if mode == "off" else 3)
+            streams[mode] = stream(
+                store,
+                ids,
+                rng,
+                args.stream_seconds,
+                args.rate,
+                incremental=mode == "on",
+                start_at=start_at,
+            )
+            now = start_at + dt.timedelta(seconds=args.stream_seconds * 2 + 60)
     # the incremental state is exact: a refresh at the last instant changes nothing
     # beyond the orders imported with incremental off
     check = refresh_segments(store, None, now)
@@ -238,6 +345,27 @@ def main() -> None:
             f"| {size:,}-order batches, baseline: import only | {sent / off_s:,.0f} | "
             f"{off_s / args.batches:.2f} | |"
         )
+    if streams:
+        print(
+            f"\n| stream: {args.rate:,} orders/s arriving for {args.stream_seconds:.0f} s, "
+            "ingested as they come | orders/s absorbed | orders/s while busy | "
+            "s behind at the end | batches "
+            "(median, max orders) | s from arrival to updated p50 / p99 / max "
+            "(p50 1st half, 2nd half) | target |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for mode, label, target in (
+            ("on", "incremental evaluation on", f"≥ {5_000:,}"),
+            ("off", "baseline: import only", ""),
+        ):
+            r = streams[mode]
+            print(
+                f"| {label} | {r['absorbed']:,.0f} | {r['capacity']:,.0f} | {r['drain']:.2f} "
+                f"| {r['batches']:.0f} "
+                f"({r['median_batch']:,.0f}, {r['max_batch']:,.0f}) | {r['p50']:.2f} / "
+                f"{r['p99']:.2f} / {r['max']:.2f} ({r['p50_first_half']:.2f}, "
+                f"{r['p50_second_half']:.2f}) | {target} |"
+            )
     store.close()
 
 
