@@ -17,20 +17,22 @@ T3 = dt.datetime(2024, 5, 3, tzinfo=dt.UTC)
 ALL = memberships.Scope()
 
 
+def temp_rows(store: Store, name: str, columns: str, rows: list[tuple[object, ...]]) -> str:
+    """Temp table ``name`` (``columns``: its DDL) holding ``rows``; returns its name."""
+    store.execute(f"DROP TABLE IF EXISTS {name}")
+    store.execute(f"CREATE TEMP TABLE {name} ({columns})")
+    for row in rows:
+        values = ", ".join(f"$v{i}" for i in range(len(row)))
+        store._x(f"INSERT INTO {name} VALUES ({values})", {f"v{i}": v for i, v in enumerate(row)})
+    return name
+
+
 def target(store: Store, rows: list[tuple[str, str, str]]) -> str:
-    store.execute("DROP TABLE IF EXISTS tgt")
-    store.execute("CREATE TEMP TABLE tgt (segment_code TEXT, customer_id TEXT, reason TEXT)")
-    for code, cid, reason in rows:
-        store._x("INSERT INTO tgt VALUES ($c, $i, $r)", {"c": code, "i": cid, "r": reason})
-    return "tgt"
+    return temp_rows(store, "tgt", "segment_code TEXT, customer_id TEXT, reason TEXT", rows)
 
 
 def due_target(store: Store, rows: list[tuple[str, str, dt.datetime]]) -> str:
-    store.execute("DROP TABLE IF EXISTS due_tgt")
-    store.execute("CREATE TEMP TABLE due_tgt (source TEXT, customer_id TEXT, due_at TIMESTAMP)")
-    for source, cid, at in rows:
-        store._x("INSERT INTO due_tgt VALUES ($s, $i, $a)", {"s": source, "i": cid, "a": at})
-    return "due_tgt"
+    return temp_rows(store, "due_tgt", "source TEXT, customer_id TEXT, due_at TIMESTAMP", rows)
 
 
 def state(store: Store) -> tuple[list[tuple[object, ...]], list[tuple[object, ...]]]:

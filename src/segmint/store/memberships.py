@@ -351,6 +351,22 @@ def _temp(store: Store, name: str, columns: str) -> None:
     store.execute(render("CREATE TEMP TABLE {n} ({c})", n=ident(name), c=fixed(columns)))
 
 
+def _address(store: Store, alias: str) -> Fragment:
+    """The diff's ``rid`` column: the row's address where the store has one (see
+    :attr:`Store.row_address`), else NULL."""
+    address = store.row_address
+    return fixed(f"{alias}.{address}" if address else "CAST(NULL AS BIGINT)")
+
+
+def _same_row(store: Store, table: str, keys: Sequence[str]) -> Fragment:
+    """``table``'s row is the diff row ``x``: by the address the diff kept (the write
+    then reads only those rows, not the whole table again: 1,000 exits among 9.3 M
+    DuckDB memberships 0.11 → 0.01 s), else by ``keys``."""
+    if store.row_address:
+        return fixed(f"{table}.{store.row_address} = x.rid")
+    return fixed(" AND ".join(f"x.{k} = {table}.{k}" for k in keys))
+
+
 def _counts(store: Store) -> dict[str, int]:
     rows = store._q(render("SELECT change, COUNT(*) FROM {d} GROUP BY change", d=ident(DIFF)))
     return {str(c): int(n) for c, n in rows}
@@ -378,10 +394,6 @@ def apply_target(
     in_m, p_m = scope.where("m.customer_id")
     params: dict[str, object] = {**p_t, **p_m, "codes": list(codes)}
     _temp(store, DIFF, "segment_code TEXT, customer_id TEXT, change TEXT, reason TEXT, rid BIGINT")
-    # An exit's or a reason change's row is written back by its address where the store
-    # has one: the DELETE then reads only those rows, not the whole table (DuckDB: ~0.03 s
-    # instead of ~0.15 s for 1,000 exits among 9 M memberships).
-    address = store.row_address
     _x(
         store,
         render(
@@ -395,7 +407,7 @@ def apply_target(
             "WHERE m.customer_id IS NULL OR t.customer_id IS NULL OR t.reason <> m.reason",
             d=ident(DIFF),
             t=ident(target),
-            rid=fixed(f"m.{address}" if address else "CAST(NULL AS BIGINT)"),
+            rid=_address(store, "m"),
             st=in_t,
             c=store._in_list(fixed("m.segment_code"), "codes"),
             sm=in_m,
@@ -405,6 +417,7 @@ def apply_target(
     counts = _counts(store)
     base: dict[str, object] = {"at": at, "trigger": trigger, "run": run_id}
     d = ident(DIFF)
+    member = _same_row(store, "memberships", ("segment_code", "customer_id"))
     if counts.get(ENTER) or counts.get(EXIT):
         _x(
             store,
@@ -419,21 +432,16 @@ def apply_target(
             base,
         )
     if counts.get(EXIT):
-        exits = (
+        _x(
+            store,
             render(
-                "DELETE FROM memberships WHERE {a} IN (SELECT rid FROM {d} WHERE change = 'exit')",
-                a=fixed(address),
-                d=d,
-            )
-            if address
-            else render(
                 "DELETE FROM memberships WHERE EXISTS (SELECT 1 FROM {d} AS x WHERE "
-                "x.change = 'exit' AND x.segment_code = memberships.segment_code "
-                "AND x.customer_id = memberships.customer_id)",
+                "x.change = 'exit' AND {same})",
                 d=d,
-            )
+                same=member,
+            ),
+            base,
         )
-        _x(store, exits, base)
     if counts.get(ENTER):
         _x(
             store,
@@ -451,9 +459,9 @@ def apply_target(
             store,
             render(
                 "UPDATE memberships SET reason = x.reason FROM {d} AS x WHERE "
-                "x.change = 'reason' AND x.segment_code = memberships.segment_code "
-                "AND x.customer_id = memberships.customer_id",
+                "x.change = 'reason' AND {same}",
                 d=d,
+                same=member,
             ),
             base,
         )
@@ -474,7 +482,6 @@ def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: S
     in_d, p_d = scope.where("d.customer_id")
     params: dict[str, object] = {**p_d, **p_t, "sources": list(sources)}
     _temp(store, DIFF, "source TEXT, customer_id TEXT, change TEXT, due_at TIMESTAMP, rid BIGINT")
-    address = store.row_address  # as in apply_target
     _x(
         store,
         render(
@@ -487,7 +494,7 @@ def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: S
             "WHERE t.due_at IS NULL OR d.due_at IS NULL OR t.due_at <> d.due_at",
             x=ident(DIFF),
             t=ident(target),
-            rid=fixed(f"d.{address}" if address else "CAST(NULL AS BIGINT)"),
+            rid=_address(store, "d"),
             st=in_t,
             c=store._in_list(fixed("d.source"), "sources"),
             sd=in_d,
@@ -496,11 +503,7 @@ def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: S
     )
     counts = _counts(store)
     x = ident(DIFF)
-    same = (
-        fixed(render("customer_due.{a} = x.rid", a=fixed(address)))
-        if address
-        else fixed("x.source = customer_due.source AND x.customer_id = customer_due.customer_id")
-    )
+    same = _same_row(store, "customer_due", ("source", "customer_id"))
     if counts.get("moved"):
         store._x(
             render(
