@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from segmint.store.base import Store
+from store_checks import assert_keys_unique
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STORE_KINDS = ("duckdb", "postgres")
@@ -106,8 +107,12 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Calla
         return store
 
     yield make
-    for store in opened:
-        store.close()
+    try:
+        for store in opened:
+            assert_keys_unique(store)
+    finally:
+        for store in opened:
+            store.close()
     if schemas:
         with psycopg.connect(base_url[0], autocommit=True) as conn:
             for schema in schemas:

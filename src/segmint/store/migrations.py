@@ -229,6 +229,43 @@ def _v7(dialect: str) -> list[str]:
     ]
 
 
+def _v8(dialect: str) -> list[str]:
+    """DuckDB: ``memberships`` and ``membership_history`` without primary keys.
+
+    A DuckDB checkpoint writes every index of a changed table whole, and each entry
+    probed the 9.3 M-key ``(segment_code, customer_id)`` ART at insert and again at
+    commit. In a 10,000-order batch that meant ~107,000 entries and ~0.35 s of a ~2.1 s
+    batch, then ~2.5-4.4 s per 120,000 orders of checkpoint. Without the keys: ~1.2 s
+    per checkpoint and ~6,800 against ~4,700 orders/s (docs/benchmarks.md, sixth
+    session). Uniqueness is kept by the writers, not the index: every write is a
+    difference against the rows the same transaction read, and a DuckDB file has one
+    writing process whose store the service lends to one request at a time. The tests
+    check both keys after every test. ``seq`` comes from a sequence. DuckDB cannot drop
+    a constraint, so each table is rebuilt (views bind by name and keep working).
+    PostgreSQL keeps its keys: its B-trees are updated in place, not rewritten at a
+    checkpoint, and the memberships key serves reads of one segment's members."""
+    if dialect == "postgres":
+        return []
+    return [
+        """CREATE TABLE memberships_v8 (
+            segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, since TIMESTAMP NOT NULL,
+            reason TEXT NOT NULL)""",
+        "INSERT INTO memberships_v8 SELECT segment_code, customer_id, since, reason "
+        "FROM memberships ORDER BY segment_code, customer_id",
+        "DROP TABLE memberships",
+        "ALTER TABLE memberships_v8 RENAME TO memberships",
+        "CREATE INDEX IF NOT EXISTS memberships_customer_idx ON memberships (customer_id)",
+        """CREATE TABLE membership_history_v8 (
+            seq BIGINT NOT NULL, segment_code TEXT NOT NULL, customer_id TEXT NOT NULL,
+            change TEXT NOT NULL, "at" TIMESTAMP NOT NULL, reason TEXT NOT NULL,
+            trigger TEXT NOT NULL, run_id BIGINT)""",
+        'INSERT INTO membership_history_v8 SELECT seq, segment_code, customer_id, change, "at", '
+        "reason, trigger, run_id FROM membership_history ORDER BY seq",
+        "DROP TABLE membership_history",
+        "ALTER TABLE membership_history_v8 RENAME TO membership_history",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _v1),
     Migration(2, "segments, memberships and their history", _v2),
@@ -237,6 +274,7 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "per-customer indexes for one-customer reads; DuckDB drops due_at index", _v5),
     Migration(6, "due instants per customer and source (customer_due)", _v6),
     Migration(7, "DuckDB: history indexes no read used dropped; wishlist by customer", _v7),
+    Migration(8, "DuckDB: memberships and history without primary keys", _v8),
 ]
 
 
