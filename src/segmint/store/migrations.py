@@ -246,23 +246,33 @@ def _v8(dialect: str) -> list[str]:
     checkpoint, and the memberships key serves reads of one segment's members."""
     if dialect == "postgres":
         return []
+    memberships = _rebuilt(
+        "memberships",
+        "segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, since TIMESTAMP NOT NULL, "
+        "reason TEXT NOT NULL",
+        "segment_code, customer_id",
+    )
+    history = _rebuilt(
+        "membership_history",
+        "seq BIGINT NOT NULL, segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, change TEXT "
+        'NOT NULL, "at" TIMESTAMP NOT NULL, reason TEXT NOT NULL, trigger TEXT NOT NULL, '
+        "run_id BIGINT",
+        "seq",
+    )
+    index = "CREATE INDEX IF NOT EXISTS memberships_customer_idx ON memberships (customer_id)"
+    return [*memberships, index, *history]
+
+
+def _rebuilt(table: str, columns: str, order: str) -> list[str]:
+    """``table`` copied into a new table of exactly ``columns`` (its DDL: no constraint
+    but NOT NULL), in ``order``, and put in its place; the old table's indexes go with it."""
+    names = ", ".join(c.split()[0] for c in columns.split(", "))
+    new = f"{table}_rebuilt"
     return [
-        """CREATE TABLE memberships_v8 (
-            segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, since TIMESTAMP NOT NULL,
-            reason TEXT NOT NULL)""",
-        "INSERT INTO memberships_v8 SELECT segment_code, customer_id, since, reason "
-        "FROM memberships ORDER BY segment_code, customer_id",
-        "DROP TABLE memberships",
-        "ALTER TABLE memberships_v8 RENAME TO memberships",
-        "CREATE INDEX IF NOT EXISTS memberships_customer_idx ON memberships (customer_id)",
-        """CREATE TABLE membership_history_v8 (
-            seq BIGINT NOT NULL, segment_code TEXT NOT NULL, customer_id TEXT NOT NULL,
-            change TEXT NOT NULL, "at" TIMESTAMP NOT NULL, reason TEXT NOT NULL,
-            trigger TEXT NOT NULL, run_id BIGINT)""",
-        'INSERT INTO membership_history_v8 SELECT seq, segment_code, customer_id, change, "at", '
-        "reason, trigger, run_id FROM membership_history ORDER BY seq",
-        "DROP TABLE membership_history",
-        "ALTER TABLE membership_history_v8 RENAME TO membership_history",
+        f"CREATE TABLE {new} ({columns})",
+        f"INSERT INTO {new} SELECT {names} FROM {table} ORDER BY {order}",  # noqa: S608 - constants
+        f"DROP TABLE {table}",
+        f"ALTER TABLE {new} RENAME TO {table}",
     ]
 
 
