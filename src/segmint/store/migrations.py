@@ -246,30 +246,39 @@ def _v8(dialect: str) -> list[str]:
     checkpoint, and the memberships key serves reads of one segment's members."""
     if dialect == "postgres":
         return []
+    text, when = "TEXT NOT NULL", "TIMESTAMP NOT NULL"
     memberships = _rebuilt(
         "memberships",
-        "segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, since TIMESTAMP NOT NULL, "
-        "reason TEXT NOT NULL",
+        [("segment_code", text), ("customer_id", text), ("since", when), ("reason", text)],
         "segment_code, customer_id",
     )
     history = _rebuilt(
         "membership_history",
-        "seq BIGINT NOT NULL, segment_code TEXT NOT NULL, customer_id TEXT NOT NULL, change TEXT "
-        'NOT NULL, "at" TIMESTAMP NOT NULL, reason TEXT NOT NULL, trigger TEXT NOT NULL, '
-        "run_id BIGINT",
+        [
+            ("seq", "BIGINT NOT NULL"),
+            ("segment_code", text),
+            ("customer_id", text),
+            ("change", text),
+            ('"at"', when),
+            ("reason", text),
+            ("trigger", text),
+            ("run_id", "BIGINT"),
+        ],
         "seq",
     )
     index = "CREATE INDEX IF NOT EXISTS memberships_customer_idx ON memberships (customer_id)"
     return [*memberships, index, *history]
 
 
-def _rebuilt(table: str, columns: str, order: str) -> list[str]:
-    """``table`` copied into a new table of exactly ``columns`` (its DDL: no constraint
-    but NOT NULL), in ``order``, and put in its place; the old table's indexes go with it."""
-    names = ", ".join(c.split()[0] for c in columns.split(", "))
+def _rebuilt(table: str, columns: list[tuple[str, str]], order: str) -> list[str]:
+    """``table`` copied into a new table of exactly ``columns`` ((name, type) pairs: no
+    constraint but NOT NULL), in ``order``, and put in its place; the old table's indexes
+    go with it."""
+    names = ", ".join(name for name, _ in columns)
+    ddl = ", ".join(f"{name} {sql_type}" for name, sql_type in columns)
     new = f"{table}_rebuilt"
     return [
-        f"CREATE TABLE {new} ({columns})",
+        f"CREATE TABLE {new} ({ddl})",
         f"INSERT INTO {new} SELECT {names} FROM {table} ORDER BY {order}",  # noqa: S608 - constants
         f"DROP TABLE {table}",
         f"ALTER TABLE {new} RENAME TO {table}",
