@@ -211,6 +211,14 @@ def open_pg(args: argparse.Namespace) -> Store:
     return store
 
 
+def kept_up(r: dict[str, float]) -> bool:
+    """An ingest that keeps up ends at most one pass (the longest: one that met a
+    checkpoint) after the last arrival, and its latency does not grow from the first half
+    of the stream to the second beyond what the growing data explains (a quarter); one
+    that does not falls further behind the longer the stream runs."""
+    return r["drain"] <= r["longest_pass"] and r["p50_second_half"] <= 1.25 * r["p50_first_half"]
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -367,9 +375,9 @@ def main() -> None:
             f"\n| stream: orders arriving for {args.stream_seconds:.0f} s, ingested as they "
             "come | orders/s absorbed | orders/s while busy | s behind at the end | "
             "passes (median, max orders) | longest pass s | s from arrival to updated "
-            "p50 / p99 / max (p50 1st half, 2nd half) |"
+            "p50 / p99 / max (p50 1st half, 2nd half) | kept up |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for mode, rate, r in sorted(streams, key=lambda s: (s[0] == "off", s[1])):
             label = "incremental evaluation on" if mode == "on" else "baseline: import only"
             print(
@@ -377,7 +385,8 @@ def main() -> None:
                 f"| {r['drain']:.2f} | {r['batches']:.0f} "
                 f"({r['median_batch']:,.0f}, {r['max_batch']:,.0f}) | {r['longest_pass']:.2f} "
                 f"| {r['p50']:.2f} / {r['p99']:.2f} / {r['max']:.2f} "
-                f"({r['p50_first_half']:.2f}, {r['p50_second_half']:.2f}) |"
+                f"({r['p50_first_half']:.2f}, {r['p50_second_half']:.2f}) "
+                f"| {'yes' if kept_up(r) else 'no'} |"
             )
     store.close()
 
