@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PATH = "segmint.duckdb"
 #: Up to this many ids, per-customer reads are index lookups (see ``_in_ids``): DuckDB
-#: 2.0 plans ``= ANY(list)`` as an ART scan up to 50 values and as a full scan above
+#: 2.0 plans ``= ANY(list)`` as an ART lookup up to 50 values and as a full scan above
 #: (memberships at 1 M customers: 50 ids ~19 ms, 51 ids ~117 ms).
 FEW_IDS = 50
 #: bulk_write suspends a table's secondary indexes for a write of this share of its rows…
@@ -55,10 +55,10 @@ class DuckDBStore(Store):
         # writer's. DuckDB replays it on open but checkpoints on close only after a write,
         # so every read-only open (a CLI command) would replay it again: ~3.4 s for a
         # 214 MB WAL at 1 M customers. Checkpoint it once, here.
-        replayed = self.path != ":memory:" and Path(self.path + ".wal").exists()
+        left_wal = self.path != ":memory:" and Path(self.path + ".wal").exists()
         try:
             self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(self.path)
-            if replayed:
+            if left_wal:
                 self._con.execute("CHECKPOINT")
             # Timestamps are stored naive UTC; keep any TIMESTAMPTZ arithmetic in UTC too.
             self._con.execute("SET TimeZone = 'UTC'")
