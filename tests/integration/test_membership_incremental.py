@@ -138,3 +138,32 @@ def test_sql_path_is_used_for_large_batches(shop: Store, monkeypatch: pytest.Mon
     )
     assert members(shop, "buyers")["c2"] == (LATER, "rule")
     assert members(shop, "vip_buyers")["c2"] == (LATER, "rule")
+
+
+def test_profiles_of_many_customers_read_in_chunks_equal_those_read_one_by_one(
+    store: Store,
+) -> None:
+    ids = [f"p{i:03}" for i in range(130)]
+    customers(store, ids, {i: "vip" for i in ids[::4]})
+    orders(
+        store,
+        [
+            (f"q{i:03}", cid, f"2024-04-{1 + i % 28:02}T10:00:00Z", "paid", 10 + i)
+            for i, cid in enumerate(ids + ids[::3])
+        ],
+    )
+    chunks = store.id_chunks(ids)
+    assert sorted(i for chunk in chunks for i in chunk) == ids  # each id in one chunk
+    together = store.load_profiles([*ids, "nobody"])
+    assert set(together) == set(ids)
+    assert together == {i: store.load_profiles([i])[i] for i in ids}
+    assert sum(len(p.orders) for p in together.values()) == 130 + 44
+
+
+def test_duckdb_reads_up_to_eight_chunks_of_fifty_ids(make_store: Callable[..., Store]) -> None:
+    duck = make_store("duckdb")
+    ids = [f"c{i:03}" for i in range(401)]
+    assert [len(c) for c in duck.id_chunks(ids[:50])] == [50]
+    assert [len(c) for c in duck.id_chunks(ids[:51])] == [50, 1]
+    assert [len(c) for c in duck.id_chunks(ids[:400])] == [50] * 8
+    assert [len(c) for c in duck.id_chunks(ids)] == [401]  # more: one scan

@@ -115,20 +115,23 @@ def _python(
     members: dict[str, dict[str, str]] = {i: {} for i in ids}  # customer -> code -> reason
     manual: dict[tuple[str, str], str] = {}
     current_due: dict[str, dict[str, dt.datetime]] = {i: {} for i in ids}
-    # The customers' state in one round trip: memberships, manual rows, due instants.
-    in_ids = store._in_ids(fixed("customer_id"), "ids", len(ids))
-    for table, code, cid, value, due_at in q(
-        store,
-        render(
-            "SELECT 'm', segment_code, customer_id, reason, CAST(NULL AS TIMESTAMP) "
-            "FROM memberships WHERE {f} UNION ALL SELECT 'x', segment_code, customer_id, "
-            "mode, CAST(NULL AS TIMESTAMP) FROM segment_manual WHERE {f} UNION ALL "
-            "SELECT 'd', source, customer_id, CAST(NULL AS TEXT), due_at "
-            "FROM customer_due WHERE {f}",
-            f=in_ids,
-        ),
-        {"ids": ids},
-    ):
+    # The customers' state in one round trip (per chunk of ids): memberships, manual
+    # rows, due instants.
+    state = []
+    for chunk in store.id_chunks(ids):
+        state += q(
+            store,
+            render(
+                "SELECT 'm', segment_code, customer_id, reason, CAST(NULL AS TIMESTAMP) "
+                "FROM memberships WHERE {f} UNION ALL SELECT 'x', segment_code, customer_id, "
+                "mode, CAST(NULL AS TIMESTAMP) FROM segment_manual WHERE {f} UNION ALL "
+                "SELECT 'd', source, customer_id, CAST(NULL AS TEXT), due_at "
+                "FROM customer_due WHERE {f}",
+                f=store._in_ids(fixed("customer_id"), "ids", len(chunk)),
+            ),
+            {"ids": list(chunk)},
+        )
+    for table, code, cid, value, due_at in state:
         if table == "m":
             members[cid][code] = value
         elif table == "x":

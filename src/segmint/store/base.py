@@ -162,6 +162,12 @@ class Store(abc.ABC):
         pick another form for a handful (an index lookup rather than a join)."""
         return self._in_list(column, param)
 
+    def id_chunks(self, ids: Sequence[str]) -> list[Sequence[str]]:
+        """How to split a read of these customers' rows into reads by :meth:`_in_ids`
+        (each customer in exactly one chunk): one read here; a store whose index lookup
+        takes only a few ids may read a few hundred in chunks of a few."""
+        return [ids]
+
     def _placeholders(self, sql: str) -> str:
         """Shared SQL is written with ``$name``; a store rewrites it to its own style."""
         return sql
@@ -376,14 +382,18 @@ class Store(abc.ABC):
         ids = sorted(set(customer_ids))
         if not ids:
             return {}
-        p = {"ids": ids}
-        names, rows = self._q_named(
-            render(
-                "SELECT * FROM customers WHERE {f}",
-                f=self._in_ids(fixed("customers.id"), "ids", len(ids)),
-            ),
-            p,
-        )
+        chunks = self.id_chunks(ids)
+        names: list[str] = []
+        rows: list[Row] = []
+        for chunk in chunks:
+            names, part = self._q_named(
+                render(
+                    "SELECT * FROM customers WHERE {f}",
+                    f=self._in_ids(fixed("customers.id"), "ids", len(chunk)),
+                ),
+                {"ids": list(chunk)},
+            )
+            rows += part
         profiles: dict[str, Profile] = {}
         for row in rows:
             record = dict(zip(names, row, strict=True))
@@ -412,15 +422,16 @@ class Store(abc.ABC):
                 # customer with 240 lines, the tail of a one-order update).
                 kept, build = pruned(name, item_fields.get(name, ()))
                 columns, ordered = ", ".join(kept), ""
-            sql = render(
-                "SELECT customer_id{c} FROM {t} WHERE {w}{o}",
-                c=fixed(f", {columns}" if columns else ""),
-                t=ident(table),
-                w=self._in_ids(fixed("customer_id"), "ids", len(ids)),
-                o=fixed(ordered),
-            )
-            for r in self._q(sql, p):
-                getattr(profiles[r[0]], name).append(build(r[1:]))
+            for chunk in chunks:
+                sql = render(
+                    "SELECT customer_id{c} FROM {t} WHERE {w}{o}",
+                    c=fixed(f", {columns}" if columns else ""),
+                    t=ident(table),
+                    w=self._in_ids(fixed("customer_id"), "ids", len(chunk)),
+                    o=fixed(ordered),
+                )
+                for r in self._q(sql, {"ids": list(chunk)}):
+                    getattr(profiles[r[0]], name).append(build(r[1:]))
         return profiles
 
     # ---- bulk merges used by the importer (inside one transaction) --------------------
