@@ -372,12 +372,12 @@ class Store(abc.ABC):
         collections: Collection[str] | None = None,
         item_fields: Mapping[str, Collection[str]] | None = None,
     ) -> dict[str, Profile]:
-        """Everything rules read about these customers: one query per table, not per
-        customer. Unknown ids are absent from the result. ``collections`` (``orders``,
-        ``lines``, ``events``, ``wishlist``) limits which collections are read — the
-        others stay empty — and ``item_fields`` which columns of the ``orders`` and ``lines``
-        items (the others are None), for a caller that knows what its rules read
-        (:func:`segmint.rules.items.item_fields`)."""
+        """Everything rules read about these customers: one query per table (per chunk of
+        :meth:`id_chunks`), not per customer. Unknown ids are absent from the result.
+        ``collections`` (``orders``, ``lines``, ``events``, ``wishlist``) limits which
+        collections are read — the others stay empty — and ``item_fields`` which columns
+        of the ``orders`` and ``lines`` items (the others are None), for a caller that
+        knows what its rules read (:func:`segmint.rules.items.item_fields`)."""
         wanted = set(COLLECTIONS if collections is None else collections)
         ids = sorted(set(customer_ids))
         if not ids:
