@@ -12,7 +12,7 @@ import pytest
 from test_membership_refresh import add_segment, history
 
 from segmint.demo.synthetic import REFERENCE_INSTANT, load_synthetic
-from segmint.engine import incremental, refresh, windows
+from segmint.engine import incremental, windows
 from segmint.engine.plans import load_plans
 from segmint.services.membership import refresh_segments, run_worker
 from segmint.store import memberships
@@ -84,8 +84,8 @@ def test_sql_due_rows_equal_the_python_engine(
     refresh_segments(store, None, later)  # the other half
     assert stored_dues(store) == python_dues(store, later)
     # the other form of the restriction too (PostgreSQL scans rather than probes above
-    # PROBE_IDS_MAX staged ids)
-    monkeypatch.setattr(refresh, "PROBE_IDS_MAX", 0)
+    # Store.probe_ids staged ids)
+    monkeypatch.setattr(store, "probe_ids", 0)
     check = incremental.reevaluate(
         store, ids[1::2], later, changed=None, codes=list(plans(store)), engine="sql"
     )

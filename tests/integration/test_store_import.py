@@ -181,12 +181,15 @@ def test_orders_counts_defaults_and_reimport(store: Store, tmp_path: Path) -> No
 def test_reimport_replaces_an_orders_lines(store: Store, tmp_path: Path) -> None:
     import_file(store, "orders", orders_file(tmp_path))
     changed = [dict(ORDERS[0], quantity="5", status="refunded")]
-    import_file(store, "orders", write_csv(tmp_path / "o1.csv", changed))
+    new = [dict(ORDERS[2], order_id="o9", customer_id="c3")]
+    report = import_file(store, "orders", write_csv(tmp_path / "o1.csv", changed + new))
+    # one known order, one new (PostgreSQL counts the known ones through the key's index)
+    assert (report.inserted, report.updated) == (1, 1)
     c1 = store.load_profiles(["c1"])["c1"]
     o1 = next(o for o in c1.orders if o.id == "o1")
     assert (o1.status, o1.total, o1.item_count) == ("refunded", Decimal("50.5000"), 5)
     assert [ln.sku for ln in c1.lines if ln.order_id == "o1"] == ["SKU-1"]
-    assert store.stats()["lines"] == 3
+    assert store.stats()["lines"] == 4
 
 
 def test_catalog_fills_lines_imported_after_it_only(store: Store, tmp_path: Path) -> None:

@@ -70,16 +70,9 @@ def by_code_point(dialect: str, value: exp.Expr) -> exp.Expr:
     return value
 
 
-#: A batch of at most this many staged ids is probed through PostgreSQL's customer_id
-#: B-trees; a larger one is scanned. (20,000 ids made the bitmap lossy under the default
-#: work_mem, and its recheck searched the 20,000-element array for every row of every
-#: lossy page: 571 s, where the scan takes ~10 s.)
-PROBE_IDS_MAX = 5_000
-
-
 def in_ids(column: exp.Expr, ids: exp.Select, *, probe: bool) -> exp.Expr:
     """``column`` is one of the ids ``ids`` selects (a pass restricted to a batch of
-    customers). With ``probe`` (PostgreSQL, at most :data:`PROBE_IDS_MAX` ids):
+    customers). With ``probe`` (PostgreSQL, at most ``Store.probe_ids`` ids):
     ``= ANY(ARRAY(subquery))``, the array computed once and probed through the
     ``customer_id`` B-tree (a bitmap index scan), where ``IN (subquery)`` plans a
     semi-join above a full scan (5,000 customers of 20 M lines: 0.46 s against 9.5 s).

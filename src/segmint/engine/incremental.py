@@ -239,7 +239,7 @@ def _sql(
     with store.transaction():
         staged = store.stage("segmint_ids", table).strip('"')
         try:
-            scope = memberships.Scope(ids_table=staged)
+            scope = memberships.Scope(ids_table=staged, probe=len(ids) <= store.probe_ids)
             for layer in layers(plans, targets):
                 built = refresh.build_targets(
                     store,
@@ -250,22 +250,11 @@ def _sql(
                     ids_table=staged,
                     ids_count=len(ids),
                 )
-                before = _history_mark(store)
-                refresh.apply_layer(store, layer, built.sources, scope, now, trigger, None)
-                for code, change, count in q(
-                    store,
-                    "SELECT segment_code, change, COUNT(*) FROM membership_history "
-                    "WHERE seq > $s GROUP BY segment_code, change",
-                    {"s": before},
-                ):
-                    if change == "enter":
-                        report.add(code, int(count), 0)
-                    else:
-                        report.add(code, 0, int(count))
+                changed = refresh.apply_layer(
+                    store, layer, built.sources, scope, now, trigger, None
+                )
+                for code, (entered, exited) in changed.items():
+                    report.add(code, entered, exited)
         finally:
             refresh.drop_temp(store)
             store.unstage("segmint_ids")
-
-
-def _history_mark(store: Store) -> int:
-    return int(q(store, "SELECT COALESCE(MAX(seq), 0) FROM membership_history")[0][0])

@@ -31,7 +31,6 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from segmint.compile.dialects import PROBE_IDS_MAX
 from segmint.compile.sql import SqlCompiler
 from segmint.engine import changed, windows
 from segmint.engine.plans import (
@@ -168,13 +167,8 @@ def build_targets(
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
     wide = [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values]
-    # A small staged batch is probed through PostgreSQL's B-trees (compile.dialects.in_ids).
-    probe = (
-        store.dialect == "postgres"
-        and ids_table is not None
-        and ids_count is not None
-        and ids_count <= PROBE_IDS_MAX
-    )
+    # A small staged batch is probed through the store's B-trees (compile.dialects.in_ids).
+    probe = ids_table is not None and ids_count is not None and ids_count <= store.probe_ids
     manual = int(
         q(
             store,
@@ -368,10 +362,12 @@ def apply_layer(
     at: dt.datetime,
     trigger: str,
     run_id: int | None,
-) -> None:
-    """Write the difference between the temp targets and the store, for ``scope``."""
-    memberships.apply_target(store, TARGET, codes, scope, at, trigger, run_id)
+) -> dict[str, tuple[int, int]]:
+    """Write the difference between the temp targets and the store, for ``scope``;
+    (entered, exited) per segment that changed."""
+    changes = memberships.apply_target(store, TARGET, codes, scope, at, trigger, run_id)
     memberships.apply_due_target(store, DUE, sources, scope)
+    return changes
 
 
 # ---- runs ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from segmint.errors import StoreError
 from segmint.store.base import Store
-from segmint.store.sqltext import Fragment, fixed, ident, render
+from segmint.store.sqltext import Fragment, fixed, ident, in_staged, render
 
 _T = TypeVar("_T")
 ENTER = "enter"
@@ -50,14 +50,18 @@ _stage_counter = itertools.count()
 @dataclass(frozen=True)
 class Scope:
     """Which customers a set-based write covers: all, an id range ``(after, upto]``
-    (either end open when None), or the ids of a staged one-column table ``id``."""
+    (either end open when None), or the ids of a staged one-column table ``id``; with
+    ``probe``, few enough of those to be probed through an index (``Store.probe_ids``)."""
 
     after: str | None = None
     upto: str | None = None
     ids_table: str | None = None
+    probe: bool = False
 
-    def where(self, column: str) -> tuple[Fragment, dict[str, object]]:
-        """SQL condition on ``column`` (a fixed ``alias.column`` of this module)."""
+    def where(self, column: str, *, indexed: bool = False) -> tuple[Fragment, dict[str, object]]:
+        """SQL condition on ``column`` (a fixed ``alias.column`` of this module); an
+        ``indexed`` column of a stored table is probed when the scope says so (a temp
+        table is scanned: there the probe's array would be searched for every row)."""
         col = fixed(column)
         parts: list[str] = []
         params: dict[str, object] = {}
@@ -68,8 +72,7 @@ class Scope:
             parts.append(f"{col} <= $scope_upto")
             params["scope_upto"] = self.upto
         if self.ids_table is not None:
-            table = ident(self.ids_table)
-            parts.append(render('{c} IN (SELECT "id" FROM {t})', c=col, t=table))
+            parts.append(in_staged(col, self.ids_table, probe=self.probe and indexed))
         return fixed(" AND ".join(parts) if parts else "TRUE"), params
 
 
@@ -367,6 +370,18 @@ def _same_row(store: Store, table: str, keys: Sequence[str]) -> Fragment:
     return fixed(" AND ".join(f"x.{k} = {table}.{k}" for k in keys))
 
 
+def _codes(store: Store, scope: Scope) -> Fragment:
+    """``m.segment_code`` is one of ``$codes``. A probed scope reads its customers'
+    rows through ``memberships_customer_idx`` and tests the codes on them: given both
+    lists, PostgreSQL probed the primary key (segment_code, customer_id) for every pair
+    instead (100 codes x 5,000 customers: 1.9 M buffer hits, 9.7 s at 1 M customers). A
+    different collation keeps that index out: for equality a deterministic collation
+    changes nothing but the index's eligibility (PostgreSQL's; only it probes)."""
+    if not scope.probe or store.dialect != "postgres":
+        return store._in_list(fixed("m.segment_code"), "codes")
+    return store._in_list(fixed('(m.segment_code COLLATE "C")'), "codes")
+
+
 def _counts(store: Store) -> dict[str, int]:
     rows = store._q(render("SELECT change, COUNT(*) FROM {d} GROUP BY change", d=ident(DIFF)))
     return {str(c): int(n) for c, n in rows}
@@ -380,18 +395,19 @@ def apply_target(
     at: dt.datetime,
     trigger: str,
     run_id: int | None = None,
-) -> None:
+) -> dict[str, tuple[int, int]]:
     """Make the memberships of segments ``codes`` for customers in ``scope`` equal to
     temp table ``target(segment_code, customer_id, reason)``: entries, exits and
     reason updates (the caller holds the transaction). The difference is computed ONCE
     (a full outer join of the scope's target rows and membership rows) into a small temp
     table; the writes then read only it, and are skipped when it is empty. Idempotent: a
-    second call with the same target writes nothing."""
+    second call with the same target writes nothing. Returns (entered, exited) per
+    segment that changed, counted in that small table."""
     _check(trigger, [])
     if not codes:
-        return
+        return {}
     in_t, p_t = scope.where("t.customer_id")
-    in_m, p_m = scope.where("m.customer_id")
+    in_m, p_m = scope.where("m.customer_id", indexed=True)
     params: dict[str, object] = {**p_t, **p_m, "codes": list(codes)}
     _temp(store, DIFF, "segment_code TEXT, customer_id TEXT, change TEXT, reason TEXT, rid BIGINT")
     _x(
@@ -409,12 +425,23 @@ def apply_target(
             t=ident(target),
             rid=_address(store, "m"),
             st=in_t,
-            c=store._in_list(fixed("m.segment_code"), "codes"),
+            c=_codes(store, scope),
             sm=in_m,
         ),
         params,
     )
-    counts = _counts(store)
+    per_segment: dict[str, tuple[int, int]] = {}
+    counts: dict[str, int] = {}
+    for code, change, n in store._q(
+        render(
+            "SELECT segment_code, change, COUNT(*) FROM {d} GROUP BY segment_code, change",
+            d=ident(DIFF),
+        )
+    ):
+        counts[change] = counts.get(change, 0) + int(n)
+        if change in (ENTER, EXIT):
+            e, o = per_segment.get(code, (0, 0))
+            per_segment[code] = (e + int(n), o) if change == ENTER else (e, o + int(n))
     base: dict[str, object] = {"at": at, "trigger": trigger, "run": run_id}
     d = ident(DIFF)
     member = _same_row(store, "memberships", ("segment_code", "customer_id"))
@@ -465,6 +492,7 @@ def apply_target(
             ),
             base,
         )
+    return per_segment
 
 
 # ---- due instants -------------------------------------------------------------------
@@ -479,7 +507,7 @@ def apply_due_target(store: Store, target: str, sources: Sequence[str], scope: S
     if not sources:
         return
     in_t, p_t = scope.where("t.customer_id")
-    in_d, p_d = scope.where("d.customer_id")
+    in_d, p_d = scope.where("d.customer_id", indexed=True)
     params: dict[str, object] = {**p_d, **p_t, "sources": list(sources)}
     _temp(store, DIFF, "source TEXT, customer_id TEXT, change TEXT, due_at TIMESTAMP, rid BIGINT")
     _x(

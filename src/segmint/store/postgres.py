@@ -63,6 +63,11 @@ def pg_type(arrow_type: pa.DataType) -> str:
 
 class PostgresStore(Store):
     dialect: ClassVar[str] = "postgres"
+    #: A batch of at most this many staged ids is probed through the B-trees; a larger
+    #: one is scanned. (20,000 ids made the bitmap lossy under the default work_mem, and
+    #: its recheck searched the 20,000-element array for every row of every lossy page:
+    #: 571 s, where the scan takes ~10 s.)
+    probe_ids: ClassVar[int] = 5_000
 
     def __init__(self, url: str) -> None:
         super().__init__()

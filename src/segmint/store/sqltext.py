@@ -49,13 +49,13 @@ def render(template: str, **parts: Fragment) -> str:
     return template.format(**parts)
 
 
-def in_staged(column: str, table: str | None, *, probe: bool = False) -> Fragment:
-    """``column IN`` the ``id`` column of a staged table, or TRUE (every row) for None.
-    With ``probe`` (PostgreSQL, a small batch over an indexed ``column``):
-    ``= ANY(ARRAY(…))``, probed through the B-tree instead of scanning the table (see
-    ``compile.dialects.in_ids``). Never over a scanned table: there the array is searched
-    for every row."""
+def in_staged(column: str, table: str | None, *, probe: bool = False, key: str = "id") -> Fragment:
+    """``column IN`` the ``key`` column of a staged table, or TRUE (every row) for None.
+    With ``probe`` (PostgreSQL, a small batch over an indexed ``column``, see
+    ``Store.probe_ids``): ``= ANY(ARRAY(…))``, probed through the B-tree instead of
+    scanning the table (see ``compile.dialects.in_ids``). Never over a scanned table:
+    there the array is searched for every row."""
     if table is None:
         return Fragment("TRUE")
-    form = '{c} = ANY(ARRAY(SELECT "id" FROM {t}))' if probe else '{c} IN (SELECT "id" FROM {t})'
-    return Fragment(render(form, c=fixed(column), t=ident(table)))
+    form = "{c} = ANY(ARRAY(SELECT {k} FROM {t}))" if probe else "{c} IN (SELECT {k} FROM {t})"
+    return Fragment(render(form, c=fixed(column), k=ident(key), t=ident(table)))
