@@ -70,6 +70,25 @@ def by_code_point(dialect: str, value: exp.Expr) -> exp.Expr:
     return value
 
 
+def epoch_micros(dialect: str, instant: exp.Expr) -> exp.Expr | None:
+    """A TIMESTAMP as BIGINT microseconds since the epoch, where adding a fixed duration to
+    that is much cheaper than ``instant + INTERVAL``: DuckDB, whose timestamp + interval
+    splits the value into a date and a time and joins them again for every row (the due
+    instants of a refresh add one to every order of the past year: ~0.15 s of CPU per
+    5 M orders; ``epoch_us`` reads the stored integer). None where the interval sum is
+    kept."""
+    if dialect == "duckdb":
+        return exp.Anonymous(this="epoch_us", expressions=[instant])
+    return None
+
+
+def from_epoch_micros(dialect: str, micros: exp.Expr) -> exp.Expr:
+    """The TIMESTAMP of :func:`epoch_micros`'s BIGINT."""
+    if dialect != "duckdb":
+        raise CompileError(f"no epoch-microsecond timestamps in {dialect}")
+    return exp.Anonymous(this="make_timestamp", expressions=[micros])
+
+
 def in_ids(column: exp.Expr, ids: exp.Select, *, probe: bool) -> exp.Expr:
     """``column`` is one of the ids ``ids`` selects (a pass restricted to a batch of
     customers). With ``probe`` (PostgreSQL, at most ``Store.probe_ids`` ids):

@@ -158,6 +158,8 @@ class GroupedValue:
 
     collection: str
     build: Callable[[Bind], tuple[exp.Expr, exp.Expr | None]]
+    #: applied to the aggregate's column outside the grouped subquery (None: as it is)
+    finish: Callable[[exp.Expr], exp.Expr] | None = None
 
 
 class _Visitor:
@@ -470,7 +472,8 @@ class _Visitor:
         aliases[("grouped", len(aliases))] = alias
         self.group_columns.setdefault(value.collection, []).append(exp.alias_(aggregate, alias))
         self.group_filters.setdefault(value.collection, []).append(condition)
-        return exp.column(alias, f"g_{value.collection}")
+        column = exp.column(alias, f"g_{value.collection}")
+        return column if value.finish is None else value.finish(column)
 
     def _aggregate(self, node: Aggregate, kind: str) -> exp.Expr:
         item = exp.column(node.field, quoted=True) if node.field else None

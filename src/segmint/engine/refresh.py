@@ -163,7 +163,7 @@ def build_targets(
     specs = window_specs(catalog)
     wanted = layer_sources(plans, specs)
     # The collections' due instants ride along in the rules' grouped subqueries.
-    fused = windows.fused_values(specs, wanted, now) if wanted and rules else None
+    fused = windows.fused_values(specs, wanted, now, store.dialect) if wanted and rules else None
     values = [(f"v_{i}", "TIMESTAMP") for i in range(len(fused or ()))]
     columns = None if fused is None else {s: f"v_{i}" for i, (s, _) in enumerate(fused)}
     wide = [("id", "TEXT"), *((f"r_{i}", "BOOLEAN") for i in range(len(rules))), *values]

@@ -33,10 +33,12 @@ import bisect
 import datetime as dt
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from sqlglot import exp
 
+from segmint.compile import dialects
 from segmint.compile.sql import Bind, GroupedValue
 from segmint.model.profile import Profile
 from segmint.rules import CheckedRule, timeutil
@@ -438,7 +440,7 @@ def due_query(
 
 
 def fused_values(
-    specs: Mapping[str, WindowSpec], wanted: Sequence[str], now: dt.datetime
+    specs: Mapping[str, WindowSpec], wanted: Sequence[str], now: dt.datetime, dialect: str
 ) -> list[tuple[str, GroupedValue]] | None:
     """The collection sources of ``wanted`` as aggregates the rules' own fused pass can
     compute (``compile_many(values=…)``), one per collection: with the durations sorted
@@ -446,7 +448,10 @@ def fused_values(
     ``t + D >= now`` (``t + D`` grows with D), so ``MIN(CASE WHEN t >= now - D1 THEN t +
     D1 WHEN t >= now - D2 THEN t + D2 … END)`` over the items with ``t >= now - Dmax`` is
     exactly the minimum over (item, D). Only for h/d/w (a calendar duration's first
-    instant is not ``t + D``): None when any spec has one."""
+    instant is not ``t + D``): None when any spec has one. Where the dialect has cheap
+    epoch microseconds (``dialects.epoch_micros``) the sums are of integers, and the
+    minimum is turned back into a timestamp once per customer: h/d/w are fixed numbers
+    of microseconds, so the instant is the same."""
     by_source = _durations(specs)
     values: list[tuple[str, GroupedValue]] = []
     for source in wanted:
@@ -456,19 +461,28 @@ def fused_values(
         if any(k[0] != "x" for k in keys):
             return None
         keys.sort(key=lambda k: k[1])
-        values.append((source, GroupedValue(source, _chain(TIME_FIELDS[source], keys, now))))
+        field = TIME_FIELDS[source]
+        finish = None
+        if dialects.epoch_micros(dialect, exp.column(field)) is not None:
+            finish = partial(dialects.from_epoch_micros, dialect)
+        values.append((source, GroupedValue(source, _chain(field, keys, now, dialect), finish)))
     return values
 
 
-def _chain(field: str, keys: Sequence[_Key], now: dt.datetime) -> Callable[[Bind], Built]:
+def _chain(
+    field: str, keys: Sequence[_Key], now: dt.datetime, dialect: str
+) -> Callable[[Bind], Built]:
     def build(bind: Bind) -> Built:
         column = exp.column(field, quoted=True)
+        micros = dialects.epoch_micros(dialect, column.copy())
         case = exp.Case()
         for key in keys:
-            case = case.when(
-                exp.GTE(this=column.copy(), expression=bind(now - key[1])),
-                exp.Add(this=column.copy(), expression=bind(key[1])),
+            shifted = (
+                exp.Add(this=column.copy(), expression=bind(key[1]))
+                if micros is None
+                else exp.Add(this=micros.copy(), expression=bind(key[1] // MICRO))
             )
+            case = case.when(exp.GTE(this=column.copy(), expression=bind(now - key[1])), shifted)
         oldest = exp.GTE(this=column.copy(), expression=bind(now - keys[-1][1]))
         return exp.Min(this=case), oldest
 

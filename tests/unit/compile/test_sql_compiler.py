@@ -13,8 +13,10 @@ from decimal import Decimal
 import duckdb
 import pytest
 from compile_fixtures import NOW, SCHEMA, agg, ago, cmp, dur, lit, load, naive, p, profiles
+from sqlglot import exp
 
-from segmint.compile.sql import SqlCompiler
+from segmint.compile import dialects
+from segmint.compile.sql import Bind, GroupedValue, SqlCompiler
 from segmint.errors import CompileError
 from segmint.rules.ast import (
     And,
@@ -30,6 +32,8 @@ from segmint.rules.ast import (
     Within,
 )
 from segmint.rules.text import lower as sql_lower
+
+MICRO = dt.timedelta(microseconds=1)
 
 SNAPSHOTS = pathlib.Path(__file__).parent / "snapshots"
 NASTY = [
@@ -87,6 +91,43 @@ def test_collections_each_get_their_own_subquery_and_customers_without_rows_stay
         assert len(re.findall(rf"\bFROM {table}\b", query.sql)) == 1
     rows = duck().execute(query.sql, {k: naive(v) for k, v in query.params.items()}).fetchall()
     assert [r[0] for r in rows] == sorted(pr.id for pr in profiles())
+
+
+def test_grouped_value_finish_is_applied_outside_the_grouped_subquery() -> None:
+    """A caller's aggregate over epoch microseconds, turned back into a timestamp per
+    customer (the membership engine's due instants on DuckDB): the conversion is not in
+    the GROUP BY, and the instants are those of the timestamp + interval form."""
+    hour = dt.timedelta(hours=1)
+
+    def latest_plus_hour(bind: Bind, micros: bool) -> tuple[exp.Expr, exp.Expr | None]:
+        column = exp.column("placed_at", quoted=True)
+        if not micros:
+            return exp.Max(this=exp.Add(this=column, expression=bind(hour))), None
+        value = dialects.epoch_micros("duckdb", column)
+        assert value is not None
+        return exp.Max(this=exp.Add(this=value, expression=bind(hour // MICRO))), None
+
+    values = {
+        False: GroupedValue("orders", lambda bind: latest_plus_hour(bind, False)),
+        True: GroupedValue(
+            "orders",
+            lambda bind: latest_plus_hour(bind, True),
+            lambda column: dialects.from_epoch_micros("duckdb", column),
+        ),
+    }
+    rules: dict[str, Rule] = {"any": BoolTest(agg("EXISTS", "orders"))}
+    got = {}
+    for micros, value in values.items():
+        query = SqlCompiler("duckdb", SCHEMA).compile_many(rules, NOW, values=[value])
+        grouped = query.sql[query.sql.index("LEFT JOIN") :]
+        assert ("EPOCH_US" in grouped) is micros and "MAKE_TIMESTAMP" not in grouped
+        params = {k: naive(v) if isinstance(v, dt.datetime) else v for k, v in query.params.items()}
+        got[micros] = {r[0]: r[2] for r in duck().execute(query.sql, params).fetchall()}
+    expected = {
+        pr.id: naive(max(o.placed_at for o in pr.orders) + hour) if pr.orders else None
+        for pr in profiles()
+    }
+    assert got[True] == got[False] == expected
 
 
 def test_compile_match_shape_and_placeholders() -> None:
