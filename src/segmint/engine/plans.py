@@ -65,6 +65,8 @@ class _Compiled:
     #: groups the rule observes through ``user_groups``: None every group, empty none
     observed: frozenset[str] | None
     predicate: Predicate | None = None
+    #: collection -> item fields the rule and its due sources read (see ``fields``)
+    fields: dict[str, frozenset[str]] | None = None
 
 
 @dataclass
@@ -117,6 +119,20 @@ class SegmentPlan:
         if holder.predicate is None:
             holder.predicate = compile_predicate(self.checked.rule, self.schema)
         return holder.predicate
+
+    def fields(self) -> dict[str, frozenset[str]]:
+        """collection -> the item fields this plan's rule reads, and the timestamp of each
+        collection its due sources read (computed once per cached rule: walking a hundred
+        expanded rules took ~2.9 ms of each one-order update)."""
+        holder = self._compiled
+        if holder is None:
+            holder = self._compiled = _Compiled(self.checked, self.window, self.observed)
+        if holder.fields is None:
+            found = dict(item_fields([self.checked.rule] if self.checked is not None else []))
+            for coll in self.window.collections if self.window is not None else ():
+                found[coll] = found.get(coll, frozenset()) | {TIME_FIELDS[coll]}
+            holder.fields = found
+        return holder.fields
 
     @staticmethod
     def groups_at(plans: Mapping[str, SegmentPlan], now: dt.datetime) -> Mapping[str, str]:
@@ -303,9 +319,8 @@ def window_specs(plans: Mapping[str, SegmentPlan]) -> dict[str, WindowSpec]:
 def read_fields(plans: Iterable[SegmentPlan]) -> dict[str, frozenset[str]]:
     """The item fields the plans' rules read (``load_profiles(item_fields=…)``), and the
     timestamp each windowed plan's due sources read."""
-    plans = list(plans)
-    found = dict(item_fields(p.checked.rule for p in plans if p.checked is not None))
+    found: dict[str, frozenset[str]] = {}
     for plan in plans:
-        for coll in plan.window.collections if plan.window is not None else ():
-            found[coll] = found.get(coll, frozenset()) | {TIME_FIELDS[coll]}
+        for coll, fields in plan.fields().items():
+            found[coll] = found.get(coll, frozenset()) | fields
     return found
