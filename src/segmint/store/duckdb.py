@@ -192,8 +192,12 @@ class DuckDBStore(Store):
     def _in_ids(self, column: Fragment, param: str, count: int) -> Fragment:
         # A few ids: `= ANY(list)` is an ART index lookup (~2 ms for one customer's lines
         # at 20 M rows); the semi-join form plans a join first (~6 ms, and slower tails).
+        # One id (a checkout): `= list[1]` is a plain equality, ~2.5x faster again (one
+        # customer's lines 2.9 -> 1.3 ms, memberships 3.5 -> 1.3 ms at p50).
         # Many ids: the semi-join scans once instead of probing the index per id.
         if count > FEW_IDS:
             return self._in_list(column, param)
         ident(param)
+        if count == 1:
+            return fixed(render("{c} = ${p}[1]", c=column, p=fixed(param)))
         return fixed(render("{c} = ANY(${p})", c=column, p=fixed(param)))
