@@ -178,6 +178,7 @@ def stream(
         "median_batch": statistics.median(sizes),
         "max_batch": max(sizes),
         "longest_pass": max(passes),
+        "median_pass": statistics.median(passes),
         "p50": statistics.median(latencies),
         "p99": pct(latencies, 99),
         "max": max(latencies),
@@ -214,9 +215,12 @@ def open_pg(args: argparse.Namespace) -> Store:
 def kept_up(r: dict[str, float]) -> bool:
     """An ingest that keeps up ends at most one pass (the longest: one that met a
     checkpoint) after the last arrival, and its latency does not grow from the first half
-    of the stream to the second beyond what the growing data explains (a quarter); one
-    that does not falls further behind the longer the stream runs."""
-    return r["drain"] <= r["longest_pass"] and r["p50_second_half"] <= 1.25 * r["p50_first_half"]
+    of the stream to the second beyond what the growing data explains (a quarter) or one
+    ordinary (median) pass, which an order may wait for whatever the load; one that does
+    not falls further behind the longer the stream runs. (Without the pass, the rule read
+    the import-only baseline's p50 going from 0.23 to 0.32 s as falling behind.)"""
+    slack = max(0.25 * r["p50_first_half"], r["median_pass"])
+    return r["drain"] <= r["longest_pass"] and r["p50_second_half"] <= r["p50_first_half"] + slack
 
 
 def pct(values: list[float], p: float) -> float:
