@@ -70,21 +70,25 @@ def by_code_point(dialect: str, value: exp.Expr) -> exp.Expr:
     return value
 
 
-def epoch_micros(dialect: str, instant: exp.Expr) -> exp.Expr | None:
-    """A TIMESTAMP as BIGINT microseconds since the epoch, where adding a fixed duration to
-    that is much cheaper than ``instant + INTERVAL``: DuckDB, whose timestamp + interval
-    splits the value into a date and a time and joins them again for every row (the due
-    instants of a refresh add one to every order of the past year: ~0.15 s of CPU per
-    5 M orders; ``epoch_us`` reads the stored integer). None where the interval sum is
-    kept."""
-    if dialect == "duckdb":
-        return exp.Anonymous(this="epoch_us", expressions=[instant])
-    return None
+def has_epoch_micros(dialect: str) -> bool:
+    """Whether adding a fixed duration to a TIMESTAMP is much cheaper as BIGINT epoch
+    microseconds (:func:`epoch_micros`) than as ``instant + INTERVAL``: DuckDB, whose
+    timestamp + interval splits the value into a date and a time and joins them again for
+    every row (the due instants of a refresh add one to every order of the past year:
+    ~0.15 s of CPU per 5 M orders; ``epoch_us`` reads the stored integer)."""
+    return dialect == "duckdb"
+
+
+def epoch_micros(dialect: str, instant: exp.Expr) -> exp.Expr:
+    """A TIMESTAMP as BIGINT microseconds since the epoch (:func:`has_epoch_micros`)."""
+    if not has_epoch_micros(dialect):
+        raise CompileError(f"no epoch-microsecond timestamps in {dialect}")
+    return exp.Anonymous(this="epoch_us", expressions=[instant])
 
 
 def from_epoch_micros(dialect: str, micros: exp.Expr) -> exp.Expr:
     """The TIMESTAMP of :func:`epoch_micros`'s BIGINT."""
-    if dialect != "duckdb":
+    if not has_epoch_micros(dialect):
         raise CompileError(f"no epoch-microsecond timestamps in {dialect}")
     return exp.Anonymous(this="make_timestamp", expressions=[micros])
 

@@ -461,11 +461,13 @@ def fused_values(
         if any(k[0] != "x" for k in keys):
             return None
         keys.sort(key=lambda k: k[1])
-        field = TIME_FIELDS[source]
-        finish = None
-        if dialects.epoch_micros(dialect, exp.column(field)) is not None:
-            finish = partial(dialects.from_epoch_micros, dialect)
-        values.append((source, GroupedValue(source, _chain(field, keys, now, dialect), finish)))
+        build = _chain(TIME_FIELDS[source], keys, now, dialect)
+        finish = (
+            partial(dialects.from_epoch_micros, dialect)
+            if dialects.has_epoch_micros(dialect)
+            else None
+        )
+        values.append((source, GroupedValue(source, build, finish)))
     return values
 
 
@@ -474,13 +476,16 @@ def _chain(
 ) -> Callable[[Bind], Built]:
     def build(bind: Bind) -> Built:
         column = exp.column(field, quoted=True)
-        micros = dialects.epoch_micros(dialect, column.copy())
+        micros = dialects.has_epoch_micros(dialect)
         case = exp.Case()
         for key in keys:
             shifted = (
-                exp.Add(this=column.copy(), expression=bind(key[1]))
-                if micros is None
-                else exp.Add(this=micros.copy(), expression=bind(key[1] // MICRO))
+                exp.Add(
+                    this=dialects.epoch_micros(dialect, column.copy()),
+                    expression=bind(key[1] // MICRO),
+                )
+                if micros
+                else exp.Add(this=column.copy(), expression=bind(key[1]))
             )
             case = case.when(exp.GTE(this=column.copy(), expression=bind(now - key[1])), shifted)
         oldest = exp.GTE(this=column.copy(), expression=bind(now - keys[-1][1]))

@@ -104,7 +104,6 @@ def test_grouped_value_finish_is_applied_outside_the_grouped_subquery() -> None:
         if not micros:
             return exp.Max(this=exp.Add(this=column, expression=bind(hour))), None
         value = dialects.epoch_micros("duckdb", column)
-        assert value is not None
         return exp.Max(this=exp.Add(this=value, expression=bind(hour // MICRO))), None
 
     values = {
