@@ -110,12 +110,17 @@ class SegmentPlan:
             and (self.ends_at is None or now < self.ends_at)
         )
 
+    def _holder(self) -> _Compiled:
+        """What this plan derives from its rule text, shared by every load of the same
+        rule (created here for a plan built without one)."""
+        if self._compiled is None:
+            self._compiled = _Compiled(self.checked, self.window, self.observed)
+        return self._compiled
+
     def predicate(self) -> Predicate | None:
         if self.checked is None:
             return None
-        holder = self._compiled
-        if holder is None:
-            holder = self._compiled = _Compiled(self.checked, self.window, self.observed)
+        holder = self._holder()
         if holder.predicate is None:
             holder.predicate = compile_predicate(self.checked.rule, self.schema)
         return holder.predicate
@@ -124,9 +129,7 @@ class SegmentPlan:
         """collection -> the item fields this plan's rule reads, and the timestamp of each
         collection its due sources read (computed once per cached rule: walking a hundred
         expanded rules took ~2.9 ms of each one-order update)."""
-        holder = self._compiled
-        if holder is None:
-            holder = self._compiled = _Compiled(self.checked, self.window, self.observed)
+        holder = self._holder()
         if holder.fields is None:
             found = dict(item_fields([self.checked.rule] if self.checked is not None else []))
             for coll in self.window.collections if self.window is not None else ():

@@ -449,7 +449,7 @@ def fused_values(
     D1 WHEN t >= now - D2 THEN t + D2 … END)`` over the items with ``t >= now - Dmax`` is
     exactly the minimum over (item, D). Only for h/d/w (a calendar duration's first
     instant is not ``t + D``): None when any spec has one. Where the dialect has cheap
-    epoch microseconds (``dialects.epoch_micros``) the sums are of integers, and the
+    epoch microseconds (``dialects.has_epoch_micros``) the sums are of integers, and the
     minimum is turned back into a timestamp once per customer: h/d/w are fixed numbers
     of microseconds, so the instant is the same."""
     by_source = _durations(specs)
@@ -461,22 +461,19 @@ def fused_values(
         if any(k[0] != "x" for k in keys):
             return None
         keys.sort(key=lambda k: k[1])
-        build = _chain(TIME_FIELDS[source], keys, now, dialect)
-        finish = (
-            partial(dialects.from_epoch_micros, dialect)
-            if dialects.has_epoch_micros(dialect)
-            else None
-        )
-        values.append((source, GroupedValue(source, build, finish)))
+        values.append((source, _chain(source, keys, now, dialect)))
     return values
 
 
-def _chain(
-    field: str, keys: Sequence[_Key], now: dt.datetime, dialect: str
-) -> Callable[[Bind], Built]:
+def _chain(source: str, keys: Sequence[_Key], now: dt.datetime, dialect: str) -> GroupedValue:
+    """The CASE chain of :func:`fused_values` over ``source``; in epoch microseconds,
+    turned back into a timestamp outside the grouping, where the dialect has them (one
+    decision for both halves)."""
+    field = TIME_FIELDS[source]
+    micros = dialects.has_epoch_micros(dialect)
+
     def build(bind: Bind) -> Built:
         column = exp.column(field, quoted=True)
-        micros = dialects.has_epoch_micros(dialect)
         case = exp.Case()
         for key in keys:
             shifted = (
@@ -491,7 +488,9 @@ def _chain(
         oldest = exp.GTE(this=column.copy(), expression=bind(now - keys[-1][1]))
         return exp.Min(this=case), oldest
 
-    return build
+    return GroupedValue(
+        source, build, partial(dialects.from_epoch_micros, dialect) if micros else None
+    )
 
 
 def due_from_wide(
