@@ -6,6 +6,7 @@ each class to one HTTP status. Anything else escaping is a bug.
 
     SegmintError
     ├── ConfigError          bad --db URL, bad --as-of, bad option combination
+    │   └── ConflictError    a write based on a stale version, or a code already taken
     ├── RuleError            a rule that does not parse or type-check (positioned)
     │   └── RuleLimitError   a rule over the length or nesting limits
     ├── CompileError         a valid rule a target cannot run (e.g. real-time in SQL)
@@ -28,6 +29,11 @@ class SegmintError(Exception):
 
 class ConfigError(SegmintError):
     """A setting or option is wrong: names the option and the value."""
+
+
+class ConflictError(ConfigError):
+    """A write that conflicts with the current state: it was based on a version that is
+    no longer current (``If-Match``), or creates what already exists (HTTP 409)."""
 
 
 @dataclass(frozen=True)

@@ -176,7 +176,7 @@ def test_segments_through_the_api(api: TestClient) -> None:
     )
     saved = ok(api.post("/v1/segments", json=body), 201)
     assert saved["entered"] == 4 and saved["segment"]["members"] == 4
-    assert api.post("/v1/segments", json=body).status_code == 422  # exists
+    assert api.post("/v1/segments", json=body).status_code == 409  # exists
     page1 = ok(api.get("/v1/segments/spenders/members", params={"limit": 2}))
     assert page1["items"] == ["c1", "c2"] and page1["total"] == 4
     page2 = ok(

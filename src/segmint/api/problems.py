@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from segmint.errors import (
     CompileError,
     ConfigError,
+    ConflictError,
     ImportError_,
     NotFoundError,
     RuleError,
@@ -50,6 +51,7 @@ STATUS: tuple[tuple[type[SegmintError], int], ...] = (
     (NotFoundError, 404),
     (ImportError_, 422),
     (CompileError, 422),
+    (ConflictError, 409),
     (ConfigError, 422),
     (DatabaseUnavailable, 503),
     (SchemaError, 503),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from segmint.engine import refresh, windows
+from segmint.engine import catchup, refresh, windows, worker
 from segmint.engine.plans import (
     SegmentPlan,
     affected_by,
@@ -37,7 +37,7 @@ from segmint.engine.plans import (
     with_dependents,
 )
 from segmint.rules.schema import Schema
-from segmint.store import memberships
+from segmint.store import memberships, outbox
 from segmint.store.base import Store
 from segmint.store.sqltext import fixed, render
 
@@ -77,49 +77,51 @@ def reevaluate(
     codes: Sequence[str] | None = None,
     trigger: str = "incremental",
     engine: str | None = None,
+    outbox_batches: Sequence[int] = (),
 ) -> UpdateReport:
     """Re-evaluate ``customer_ids`` at ``now`` for the segments reading ``changed`` (or
-    exactly ``codes``, with their dependents) and write the difference at ``now``."""
+    exactly ``codes``, with their dependents) and write the difference at ``now``. What
+    is already due for these customers is applied first, at its own instants (the update
+    recomputes their due instants as of ``now``). ``outbox_batches`` (store/outbox.py)
+    are cleared in the same transaction as the update's writes."""
     now = utc(now)
     ids = sorted(set(customer_ids))
-    schema = store.rule_schema()
-    plans = load_plans(store, schema)
-    base = set(codes or ()) if changed is None else affected_by(plans, changed)
-    targets = with_dependents(plans, base)
-    report = UpdateReport(customers=len(ids), segments=sorted(targets))
-    if not ids or not targets:
-        return report
-    use_python = engine == "python" or (engine is None and len(ids) <= PYTHON_LIMIT)
-    if use_python:
-        _python(store, schema, plans, ids, sorted(targets), now, trigger, report)
-    else:
-        _sql(store, schema, plans, ids, sorted(targets), now, trigger, report)
+    with store.writer_lock():
+        schema = store.rule_schema()
+        plans = load_plans(store, schema)
+        base = set(codes or ()) if changed is None else affected_by(plans, changed)
+        targets = with_dependents(plans, base)
+        report = UpdateReport(customers=len(ids), segments=sorted(targets))
+        if not ids or not targets:
+            if outbox_batches:
+                with store.transaction():
+                    outbox.clear(store, outbox_batches)
+            return report
+        use_python = engine == "python" or (engine is None and len(ids) <= PYTHON_LIMIT)
+        run = _python if use_python else _sql
+        run(store, schema, plans, ids, sorted(targets), now, trigger, report, outbox_batches)
     return report
 
 
-def _python(
-    store: Store,
-    schema: Schema,
-    plans: dict[str, SegmentPlan],
-    ids: list[str],
-    targets: list[str],
-    now: dt.datetime,
-    trigger: str,
-    report: UpdateReport,
-) -> None:
-    needed = _collections([plans[c] for c in targets])
-    profiles = store.load_profiles(ids, needed, read_fields([plans[c] for c in targets]))
-    ids = [i for i in ids if i in profiles]
-    if not ids:
-        return
-    members: dict[str, dict[str, str]] = {i: {} for i in ids}  # customer -> code -> reason
-    manual: dict[tuple[str, str], str] = {}
-    current_due: dict[str, dict[str, dt.datetime]] = {i: {} for i in ids}
-    # The customers' state in one round trip (per chunk of ids): memberships, manual
-    # rows, due instants.
-    state = []
+@dataclass
+class _State:
+    """Some customers' stored rows: memberships (code -> reason), manual rows, due
+    instants (source -> instant)."""
+
+    members: dict[str, dict[str, str]]
+    manual: dict[tuple[str, str], str]
+    due: dict[str, dict[str, dt.datetime]]
+
+    def late(self, now: dt.datetime) -> list[str]:
+        """The customers with an instant already due."""
+        return [cid for cid, due in self.due.items() if any(at <= now for at in due.values())]
+
+
+def _read_state(store: Store, ids: Sequence[str]) -> _State:
+    """The customers' state in one round trip (per chunk of ids)."""
+    state = _State({i: {} for i in ids}, {}, {i: {} for i in ids})
     for chunk in store.id_chunks(ids):
-        state += q(
+        rows = q(
             store,
             render(
                 "SELECT 'm', segment_code, customer_id, reason, CAST(NULL AS TIMESTAMP) "
@@ -131,13 +133,59 @@ def _python(
             ),
             {"ids": list(chunk)},
         )
-    for table, code, cid, value, due_at in state:
-        if table == "m":
-            members[cid][code] = value
-        elif table == "x":
-            manual[(code, cid)] = value
-        else:
-            current_due[cid][code] = due_at
+        for table, code, cid, value, due_at in rows:
+            if table == "m":
+                state.members[cid][code] = value
+            elif table == "x":
+                state.manual[(code, cid)] = value
+            else:
+                state.due[cid][code] = due_at
+    return state
+
+
+def _catch_up(
+    store: Store,
+    plans: dict[str, SegmentPlan],
+    schema: Schema,
+    ids: Sequence[str],
+    now: dt.datetime,
+) -> None:
+    """Replay what is due for ``ids`` up to ``now`` (the worker's catch-up, for them)."""
+    for start in range(0, len(ids), worker.DUE_BATCH):
+        result = catchup.catch_up(store, plans, schema, ids[start : start + worker.DUE_BATCH], now)
+        catchup.write(store, result)
+
+
+def _python(
+    store: Store,
+    schema: Schema,
+    plans: dict[str, SegmentPlan],
+    ids: list[str],
+    targets: list[str],
+    now: dt.datetime,
+    trigger: str,
+    report: UpdateReport,
+    batches: Sequence[int],
+) -> None:
+    needed = _collections([plans[c] for c in targets])
+    fields = dict(read_fields([plans[c] for c in targets]))
+    # The due instants below are computed for every loaded collection over EVERY windowed
+    # segment (not only the targets): each needs its collection's timestamp.
+    for coll in needed & windows.TIME_FIELDS.keys():
+        fields[coll] = fields.get(coll, frozenset()) | {windows.TIME_FIELDS[coll]}
+    profiles = store.load_profiles(ids, needed, fields)
+    ids = [i for i in ids if i in profiles]
+    if not ids:
+        if batches:
+            with store.transaction():
+                outbox.clear(store, batches)
+        return
+    state = _read_state(store, ids)
+    late = state.late(now)
+    if late:
+        _catch_up(store, plans, schema, late, now)
+        state = _read_state(store, ids)
+    members, manual, current_due = state.members, state.manual, state.due
     reasons = {cid: dict(codes) for cid, codes in members.items()}
     changes: list[tuple[str, list[tuple[str, str]], list[str]]] = []
     group_of = SegmentPlan.groups_at(plans, now)
@@ -191,11 +239,11 @@ def _python(
         if enters or exits:
             report.add(code, len(enters), len(exits))
     with store.transaction():
-        # The memberships were read above; one transaction per update keeps the
-        # read-compute-write of one customer consistent for this connection.
+        # Read above under the writer lock: nobody changed these rows since.
         memberships.apply_known(store, all_enters, all_exits, now, trigger)
         _reasons(store, members, reasons)
         memberships.set_due(store, dues, current_due)
+        outbox.clear(store, batches)
 
 
 def _collections(plans: Sequence[SegmentPlan]) -> set[str]:
@@ -234,7 +282,19 @@ def _sql(
     now: dt.datetime,
     trigger: str,
     report: UpdateReport,
+    batches: Sequence[int],
 ) -> None:
+    late = q(
+        store,
+        render(
+            "SELECT DISTINCT customer_id FROM customer_due WHERE due_at <= $now AND {f} "
+            "ORDER BY customer_id",
+            f=store._in_list(fixed("customer_id"), "ids"),
+        ),
+        {"now": now, "ids": ids},
+    )
+    if late:
+        _catch_up(store, plans, schema, [str(r[0]) for r in late], now)
     table = pa.table({"id": pa.array(ids, pa.string())})
     with store.transaction():
         staged = store.stage("segmint_ids", table).strip('"')
@@ -255,6 +315,7 @@ def _sql(
                 )
                 for code, (entered, exited) in changed.items():
                     report.add(code, entered, exited)
+            outbox.clear(store, batches)
         finally:
             refresh.drop_temp(store)
             store.unstage("segmint_ids")

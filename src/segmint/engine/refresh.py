@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from segmint.compile.sql import SqlCompiler
-from segmint.engine import changed, windows
+from segmint.engine import changed, windows, worker
 from segmint.engine.plans import (
     SegmentPlan,
     layers,
@@ -382,36 +382,31 @@ def run_refresh(
     batch_size: int = BATCH_SIZE,
 ) -> RefreshReport:
     """Refresh ``codes`` (None: every materialized segment) and the segments that read
-    them, as of ``now``. A run left unfinished (killed) is first RESUMED with its own
-    as_of and segments; the requested refresh then runs too unless the resumed run
-    already was exactly it. The report merges both (``resumed=True``)."""
+    them, as of ``now``. A run left unfinished (killed, or queued with a segment save) is
+    first RESUMED with its own as_of and segments; the requested refresh then runs too
+    unless the resumed run already was exactly it. The report merges both
+    (``resumed=True``). Before either, what is due by its as_of is applied (the refresh
+    recomputes due instants as of its as_of: one already due would be lost), and the
+    whole refresh holds the writer lock."""
     store.require_schema()
-    schema = store.rule_schema()
-    plans = load_plans(store, schema)
-    as_of = utc(now)
-    wanted = list(plans) if codes is None else [c for c in codes if c in plans]
-    run_codes = sorted(with_dependents(plans, wanted))
-    pending = unfinished_run(store)
-    first: RefreshReport | None = None
-    if pending is not None:
-        run_id, pending_as_of, pending_codes, checkpoint = pending
-        _execute(
-            store,
-            schema,
-            plans,
-            run_id,
-            pending_as_of,
-            pending_codes,
-            checkpoint,
-            progress,
-            batch_size,
-        )
-        first = run_report(store, run_id, pending_codes, True, pending_as_of)
-        if pending_as_of == as_of and set(run_codes) <= set(pending_codes):
-            return first
-    run_id = start_run(store, run_codes, as_of)
-    _execute(store, schema, plans, run_id, as_of, run_codes, {}, progress, batch_size)
-    report = run_report(store, run_id, run_codes, first is not None, as_of)
+    with store.writer_lock():
+        first: RefreshReport | None = None
+        pending = unfinished_run(store)
+        if pending is not None:
+            first = _resume(store, pending, progress, batch_size)
+        as_of = utc(now)
+        worker.process_due(store, as_of)
+        schema = store.rule_schema()
+        plans = load_plans(store, schema)
+        wanted = list(plans) if codes is None else [c for c in codes if c in plans]
+        run_codes = sorted(with_dependents(plans, wanted))
+        if first is not None and pending is not None:
+            _, pending_as_of, pending_codes, _ = pending
+            if pending_as_of == as_of and set(run_codes) <= set(pending_codes):
+                return first
+        run_id = start_run(store, run_codes, as_of)
+        _execute(store, schema, plans, run_id, as_of, run_codes, {}, progress, batch_size)
+        report = run_report(store, run_id, run_codes, first is not None, as_of)
     if first is not None:
         for code, (e, o) in first.per_segment.items():
             e2, o2 = report.per_segment.get(code, (0, 0))
@@ -419,6 +414,41 @@ def run_refresh(
         report.entered += first.entered
         report.exited += first.exited
     return report
+
+
+def queue_run(store: Store, codes: Sequence[str], now: dt.datetime) -> int:
+    """Record a refresh of ``codes`` and their dependents as of ``now`` without running it
+    (inside the caller's transaction): a segment save queues its refresh with the new
+    definition, so a kill before the refresh leaves a run that the next refresh or
+    worker pass resumes."""
+    plans = load_plans(store)
+    run_codes = sorted(with_dependents(plans, [c for c in codes if c in plans]))
+    return start_run(store, run_codes, utc(now))
+
+
+def resume_unfinished(
+    store: Store, *, progress: Progress | None = None, batch_size: int = BATCH_SIZE
+) -> RefreshReport | None:
+    """Finish a run left unfinished, if any (the worker calls this every pass)."""
+    with store.writer_lock():
+        pending = unfinished_run(store)
+        return None if pending is None else _resume(store, pending, progress, batch_size)
+
+
+def _resume(
+    store: Store,
+    pending: tuple[int, dt.datetime, list[str], dict[str, object]],
+    progress: Progress | None,
+    batch_size: int,
+) -> RefreshReport:
+    run_id, pending_as_of, pending_codes, checkpoint = pending
+    worker.process_due(store, pending_as_of)
+    schema = store.rule_schema()
+    plans = load_plans(store, schema)
+    _execute(
+        store, schema, plans, run_id, pending_as_of, pending_codes, checkpoint, progress, batch_size
+    )
+    return run_report(store, run_id, pending_codes, True, pending_as_of)
 
 
 def _execute(

@@ -6,27 +6,26 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from segmint.engine import catchup, groups, incremental, refresh
+from segmint.engine import incremental, refresh
 from segmint.engine.incremental import UpdateReport
-from segmint.engine.plans import load_plans, q, utc
+from segmint.engine.plans import utc
 from segmint.engine.refresh import Progress
-from segmint.engine.runs import RefreshReport, last_run_as_of, unfinished_run
+from segmint.engine.runs import RefreshReport, last_run_as_of
+from segmint.engine.worker import WorkerReport, process_due
+from segmint.store import outbox
 from segmint.store.base import Store
-from segmint.store.sqltext import fixed, render
 
 __all__ = [
     "RefreshReport",
     "UpdateReport",
     "WorkerReport",
+    "drain_outbox",
+    "process_due",
     "reevaluate_customers",
     "refresh_segments",
     "run_worker",
 ]
-
-#: Due customers replayed per transaction (their profiles are loaded together).
-DUE_BATCH = 5_000
 
 
 def refresh_segments(
@@ -44,82 +43,39 @@ def refresh_segments(
 
 
 def reevaluate_customers(
-    store: Store, customer_ids: Sequence[str], now: dt.datetime, *, changed: frozenset[str]
+    store: Store,
+    customer_ids: Sequence[str],
+    now: dt.datetime,
+    *,
+    changed: frozenset[str],
+    outbox_batches: Sequence[int] = (),
 ) -> UpdateReport:
     """Re-evaluate these customers for the segments reading what ``changed`` names
     (``orders``, ``lines``, ``events``, ``wishlist``, ``customer``, a customer field or
     ``attributes.NAME``) and their IN SEGMENT dependents; changes are recorded at
-    ``now`` with trigger ``incremental``."""
+    ``now`` with trigger ``incremental``; ``outbox_batches`` are cleared with them."""
     store.require_schema()
-    return incremental.reevaluate(store, customer_ids, now, changed=changed)
+    return incremental.reevaluate(
+        store, customer_ids, now, changed=changed, outbox_batches=outbox_batches
+    )
 
 
-@dataclass
-class WorkerReport:
-    processed: int = 0  # due (segment, customer) rows handled
-    instants: int = 0  # distinct due instants evaluated
-    entered: int = 0
-    exited: int = 0
-    boundaries: int = 0  # (segment start/end, member) pairs whose group readers were evaluated
-    refresh: RefreshReport | None = None
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "processed": self.processed,
-            "instants": self.instants,
-            "boundaries": self.boundaries,
-            "entered": self.entered,
-            "exited": self.exited,
-            "refresh": self.refresh.to_dict() if self.refresh else None,
-        }
-
-
-def process_due(store: Store, now: dt.datetime, report: WorkerReport) -> None:
-    """Every customer with a due row ``due_at <= now``, and every segment boundary
-    (``starts_at``, ``ends_at``) up to ``now`` of a segment whose group a rule reads: each
-    concerned customer's timeline is replayed in memory up to ``now``
-    (engine/catchup.py), so entries and exits carry their exact instants however far
-    behind the worker is, and every customer's due rows move past ``now`` (none is
-    seen twice). The applied
-    boundaries are then recorded in ``segment_boundaries`` (none is applied twice)."""
-    plans = load_plans(store)
-    schema = store.rule_schema()
-    boundaries = groups.pending_boundaries(store, plans, now)
-    sources = boundaries.sources
-    # Customers in id order, resumed after the last one (a replayed customer's due rows
-    # move past `now`, but its boundary memberships stay).
-    members_of_sources = (
-        render(
-            " UNION SELECT customer_id FROM memberships WHERE {f}",
-            f=store._in_list(fixed("segment_code"), "sources"),
+def drain_outbox(store: Store, now: dt.datetime) -> int:
+    """Bring up to date the customers of every outbox batch left behind (a write killed
+    before its membership update, store/outbox.py), at ``now``; how many."""
+    done = 0
+    for batch in outbox.pending(store):
+        work = batch.work
+        incremental.reevaluate(
+            store,
+            batch.customer_ids,
+            now,
+            changed=work.changed if not work.codes else None,
+            codes=work.codes or None,
+            outbox_batches=[batch.batch_id],
         )
-        if sources
-        else ""
-    )
-    select = render(
-        "SELECT DISTINCT customer_id FROM (SELECT customer_id FROM customer_due "
-        "WHERE due_at <= $now{m}) AS u WHERE customer_id > $after ORDER BY customer_id LIMIT $n",
-        m=fixed(members_of_sources),
-    )
-    after = ""
-    while True:
-        with store.transaction():
-            params = {"now": now, "n": DUE_BATCH, "after": after, "sources": sources}
-            ids = [str(r[0]) for r in q(store, select, params)]
-            if not ids:
-                break
-            result = catchup.catch_up(store, plans, schema, ids, now, boundaries)
-            catchup.write(store, result)
-        after = ids[-1]
-        for change in result.changes:
-            if change.change == catchup.ENTER:
-                report.entered += 1
-            else:
-                report.exited += 1
-        report.processed += result.processed
-        report.instants += result.instants
-        report.boundaries += result.boundaries
-    groups.mark_boundaries(store, boundaries.codes, now)
+        done += len(batch.customer_ids)
+    return done
 
 
 def run_worker(
@@ -140,11 +96,16 @@ def run_worker(
     report = WorkerReport()
     current = utc(now)
     while True:
+        # What a killed writer left: its customers' updates, then its refresh run (a
+        # segment save queues one), then what is due.
+        report.outbox += drain_outbox(store, current)
+        resumed = refresh.resume_unfinished(store)
+        if resumed is not None:
+            report.refresh = resumed
         process_due(store, current, report)
         if reconcile_every is not None:
             last = last_run_as_of(store)
-            pending = unfinished_run(store) is not None
-            if pending or last is None or last + reconcile_every <= current:
+            if last is None or last + reconcile_every <= current:
                 report.refresh = refresh.run_refresh(store, None, current)
         if once or (should_stop is not None and should_stop()):
             return report

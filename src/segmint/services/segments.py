@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from segmint.engine import match as match_engine
-from segmint.errors import ConfigError, NotFoundError, RuleError
+from segmint.engine.refresh import queue_run, resume_unfinished
+from segmint.errors import ConfigError, ConflictError, NotFoundError, RuleError
 from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.rules import CheckedRule, check, parse, to_text
 from segmint.services.segment_graph import SegmentGraph, cycle_message
 from segmint.services.segment_graph import referenced_segments as referenced_segments
+from segmint.store import outbox
+from segmint.store.outbox import Work
 from segmint.store.segments import (
     EXCLUDE,
     INCLUDE,
@@ -175,12 +178,62 @@ def _check_cycles(graph: SegmentGraph, definition: SegmentDefinition) -> None:
 
 
 # ---- memberships after a save -----------------------------------------------------------
+#
+# Every use case that changes memberships runs under the store's writer lock (so two
+# writers never diff against the same rows) and commits its own rows together with what
+# the membership update still has to do: a save queues its refresh run, a manual change
+# or delete queues its customers in the outbox (store/outbox.py). A kill before the
+# update leaves that work for the next refresh or worker pass, never stale memberships.
 
 
-def _refresh(store: Store, codes: Sequence[str], now: dt.datetime) -> RefreshReport:
-    from segmint.services.membership import refresh_segments
+def _plan_save(
+    store: Store,
+    repo: SegmentRepository,
+    definition: SegmentDefinition,
+    now: dt.datetime,
+    readers: Sequence[str],
+) -> tuple[int, int]:
+    """Inside the save's transaction: a rule-based segment queues the refresh of itself,
+    its dependents and ``readers`` (the segments reading the group it gives or gave); a
+    manual or real-time one gets its members at once (includes, or none) and queues the
+    refresh of its dependents and readers if anything moved. (entered, exited)."""
+    code = definition.code
+    deps = _graph(repo).dependents(code)
+    again = sorted(set(readers) - {code})
+    if definition.kind in (SegmentKind.RULE, SegmentKind.PURCHASE):
+        queue_run(store, [code, *deps, *again], now)
+        return 0, 0
+    current = set(repo.member_ids(code))
+    desired = set(repo.manual(code, INCLUDE)) if definition.kind is SegmentKind.MANUAL else set()
+    entered, exited = _apply(
+        store,
+        code,
+        [(c, "manual") for c in sorted(desired - current)],
+        sorted(current - desired),
+        now,
+        "definition",
+    )
+    todo = sorted(set(deps if entered or exited else ()) | set(again))
+    if todo:
+        queue_run(store, todo, now)
+    return entered, exited
 
-    return refresh_segments(store, list(codes), now)
+
+def _finish_save(
+    store: Store, definition: SegmentDefinition, entered: int, exited: int, now: dt.datetime
+) -> SaveResult:
+    """Run the queued refresh (and any other left unfinished before it) and report."""
+    repo = SegmentRepository(store)
+    code = definition.code
+    rule_based = definition.kind in (SegmentKind.RULE, SegmentKind.PURCHASE)
+    if rule_based:
+        entered = exited = 0
+    while (report := resume_unfinished(store)) is not None:
+        if rule_based:
+            e, o = report.per_segment.get(code, (0, 0))
+            entered, exited = entered + e, exited + o
+    deps = tuple(_graph(repo).dependents(code))
+    return SaveResult(definition, repo.require(code).version, entered, exited, deps)
 
 
 def _apply(
@@ -198,35 +251,12 @@ def _apply(
     return apply_changes(store, code, enters, exits, now, trigger)
 
 
-def _sync(
-    store: Store, definition: SegmentDefinition, now: dt.datetime, readers: Sequence[str] = ()
-) -> SaveResult:
-    """Make the memberships of a just-saved segment, and of its dependents, exact.
-    ``readers``: segments to refresh in any case (they read the group the segment gives
-    or gave, which a change of group, active flag or dates moves)."""
-    repo = SegmentRepository(store)
-    code = definition.code
-    deps = _graph(repo).dependents(code)
-    again = sorted(set(readers) - {code})
-    entered = exited = 0
-    if definition.kind in (SegmentKind.RULE, SegmentKind.PURCHASE):
-        report = _refresh(store, [code, *deps, *again], now)
-        entered, exited = report.per_segment.get(code, (0, 0))
-        return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
-    current = set(repo.member_ids(code))
-    desired = set(repo.manual(code, INCLUDE)) if definition.kind is SegmentKind.MANUAL else set()
-    entered, exited = _apply(
-        store,
-        code,
-        [(c, "manual") for c in sorted(desired - current)],
-        sorted(current - desired),
-        now,
-        "definition",
-    )
-    todo = sorted(set(deps if entered or exited else ()) | set(again))
-    if todo:
-        _refresh(store, todo, now)
-    return SaveResult(definition, repo.require(code).version, entered, exited, tuple(deps))
+def _due_first(store: Store, now: dt.datetime) -> None:
+    """Apply what is due by ``now`` under the definitions as they were, before a save
+    changes them (the save's refresh recomputes due instants as of ``now``)."""
+    from segmint.services.membership import process_due
+
+    process_due(store, now)
 
 
 def _gives_group(definition: SegmentDefinition) -> tuple[object, ...]:
@@ -242,69 +272,101 @@ def create_segment(store: Store, definition: SegmentDefinition, now: dt.datetime
     """Validate and store a new segment (version 1), then compute its members."""
     store.require_schema()
     repo = SegmentRepository(store)
-    if repo.get(definition.code) is not None:
-        raise ConfigError(
-            f"error: segment code: {definition.code!r} already exists (use `segments update`)"
-        )
     definition = _canonical(definition)
-    _check(store, definition, _graph(repo))
-    repo.insert(definition, now)
-    return _sync(store, definition, now)
+    with store.writer_lock():
+        if repo.get(definition.code) is not None:
+            raise ConflictError(
+                f"error: segment code: {definition.code!r} already exists (use `segments update`)"
+            )
+        _check(store, definition, _graph(repo))
+        _due_first(store, now)
+        with store.transaction():
+            repo.insert(definition, now)
+            entered, exited = _plan_save(store, repo, definition, now, ())
+        return _finish_save(store, definition, entered, exited, now)
 
 
-def update_segment(store: Store, definition: SegmentDefinition, now: dt.datetime) -> SaveResult:
+def update_segment(
+    store: Store,
+    definition: SegmentDefinition,
+    now: dt.datetime,
+    *,
+    expected_version: int | None = None,
+) -> SaveResult:
     """Store ``definition`` as the next version of the segment with its code (the old
     definition stays in the version history), then make memberships exact. When what its
     members inherit changes (group, active flag, dates, kind), the segments reading the
     old or the new group are refreshed too, and its boundaries count as applied up to
-    ``now`` (the worker applies later ones)."""
+    ``now`` (the worker applies later ones). With ``expected_version`` (an ``If-Match``)
+    an update of any other current version is refused with :class:`ConflictError`;
+    concurrent updates are serialized by the writer lock."""
     store.require_schema()
     repo = SegmentRepository(store)
-    current = repo.require(definition.code)
     definition = _canonical(definition)
-    if definition == current.definition:
-        # Nothing to version and nothing to recalculate.
-        return SaveResult(definition, current.version, 0, 0, changed=False)
-    graph = _graph(repo)
-    _check(store, definition, graph)
-    readers: list[str] = []
-    regrouped = _gives_group(definition) != _gives_group(current.definition)
-    if regrouped:
-        after = graph.with_definition(definition)
-        readers = sorted({*graph.dependents(definition.code), *after.dependents(definition.code)})
-    done_until = repo.boundaries_done(definition.code)
-    repo.update(definition, now)
-    # The update moves updated_at, which stands for "boundaries done" when no row says
-    # otherwise: keep the old mark unless this save makes the readers exact now.
-    mark = now if regrouped or done_until is None else done_until
-    repo.set_boundaries_done(definition.code, mark)
-    return _sync(store, definition, now, readers)
+    with store.writer_lock():
+        current = repo.require(definition.code)
+        if expected_version is not None and expected_version != current.version:
+            raise ConflictError(
+                f"error: segment {definition.code!r} is at version {current.version}, not "
+                f"{expected_version}: it changed since it was read; read it again and retry"
+            )
+        if definition == current.definition:
+            # Nothing to version and nothing to recalculate.
+            return SaveResult(definition, current.version, 0, 0, changed=False)
+        graph = _graph(repo)
+        _check(store, definition, graph)
+        readers: list[str] = []
+        regrouped = _gives_group(definition) != _gives_group(current.definition)
+        if regrouped:
+            after = graph.with_definition(definition)
+            readers = sorted(
+                {*graph.dependents(definition.code), *after.dependents(definition.code)}
+            )
+        _due_first(store, now)
+        done_until = repo.boundaries_done(definition.code)
+        with store.transaction():
+            repo.update(definition, now)
+            # The update moves updated_at, which stands for "boundaries done" when no row
+            # says otherwise: keep the old mark unless this save makes the readers exact.
+            mark = now if regrouped or done_until is None else done_until
+            repo.set_boundaries_done(definition.code, mark)
+            entered, exited = _plan_save(store, repo, definition, now, readers)
+        return _finish_save(store, definition, entered, exited, now)
 
 
-def delete_segment(store: Store, code: str, now: dt.datetime) -> int:
+def delete_segment(
+    store: Store, code: str, now: dt.datetime, *, expected_version: int | None = None
+) -> int:
     """Delete a segment nobody references. Its members exit (trigger ``definition``, so
     the change feed tells) and the segments reading its group are re-evaluated for them;
     its history and versions stay. Returns how many exited."""
     store.require_schema()
     repo = SegmentRepository(store)
-    repo.require(code)
-    graph = _graph(repo)
-    refs = graph.referrers(code)
-    if refs:
-        names = ", ".join(refs)
-        raise ConfigError(
-            f"error: segment {code!r} cannot be deleted: it is referenced by segment"
-            f"{'s' if len(refs) > 1 else ''} {names} (IN SEGMENT '{code}')"
-        )
-    leaving = repo.member_ids(code)
-    with store.transaction():
-        _, exited = _apply(store, code, [], leaving, now, "definition")
-        repo.delete(code)
-    deps = graph.dependents(code)  # no IN SEGMENT referrer: the readers of its group
-    if deps and leaving:
-        from segmint.engine.incremental import reevaluate
+    with store.writer_lock():
+        current = repo.require(code)
+        if expected_version is not None and expected_version != current.version:
+            raise ConflictError(
+                f"error: segment {code!r} is at version {current.version}, not "
+                f"{expected_version}: it changed since it was read; read it again and retry"
+            )
+        graph = _graph(repo)
+        refs = graph.referrers(code)
+        if refs:
+            names = ", ".join(refs)
+            raise ConfigError(
+                f"error: segment {code!r} cannot be deleted: it is referenced by segment"
+                f"{'s' if len(refs) > 1 else ''} {names} (IN SEGMENT '{code}')"
+            )
+        leaving = repo.member_ids(code)
+        deps = graph.dependents(code)  # no IN SEGMENT referrer: the readers of its group
+        with store.transaction():
+            _, exited = _apply(store, code, [], leaving, now, "definition")
+            repo.delete(code)
+            batch = outbox.queue_ids(store, leaving, Work(codes=tuple(deps))) if deps else None
+        if batch is not None:
+            from segmint.engine.incremental import reevaluate
 
-        reevaluate(store, leaving, now, changed=None, codes=deps)
+            reevaluate(store, leaving, now, changed=None, codes=deps, outbox_batches=[batch])
     return exited
 
 
@@ -453,12 +515,14 @@ def add_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -
     _manual_target(repo, code)
     wanted = _clean_ids(ids)
     _require_customers(repo, wanted)
-    with store.transaction():
-        repo.set_manual(code, wanted, INCLUDE, now)
-        current = set(repo.member_ids(code))
-        enters = [(c, "manual") for c in sorted(set(wanted) - current)]
-        entered, exited = _apply(store, code, enters, [], now, "manual")
-    _refresh_dependents(store, repo, code, now, [c for c, _ in enters])
+    with store.writer_lock():
+        with store.transaction():
+            repo.set_manual(code, wanted, INCLUDE, now)
+            current = set(repo.member_ids(code))
+            enters = [(c, "manual") for c in sorted(set(wanted) - current)]
+            entered, exited = _apply(store, code, enters, [], now, "manual")
+            batch = _queue_dependents(store, repo, code, [c for c, _ in enters])
+        _refresh_dependents(store, repo, code, now, [c for c, _ in enters], batch)
     return ManualResult(len(wanted), entered, exited)
 
 
@@ -470,19 +534,35 @@ def remove_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime
     record = _manual_target(repo, code)
     wanted = _clean_ids(ids)
     _require_customers(repo, wanted)
-    with store.transaction():
-        if record.definition.kind is SegmentKind.MANUAL:
-            repo.clear_manual(code, wanted)
-        else:
-            repo.set_manual(code, wanted, EXCLUDE, now)
-        leaving = sorted(set(wanted) & set(repo.member_ids(code)))
-        entered, exited = _apply(store, code, [], leaving, now, "manual")
-    _refresh_dependents(store, repo, code, now, leaving)
+    with store.writer_lock():
+        with store.transaction():
+            if record.definition.kind is SegmentKind.MANUAL:
+                repo.clear_manual(code, wanted)
+            else:
+                repo.set_manual(code, wanted, EXCLUDE, now)
+            leaving = sorted(set(wanted) & set(repo.member_ids(code)))
+            entered, exited = _apply(store, code, [], leaving, now, "manual")
+            batch = _queue_dependents(store, repo, code, leaving)
+        _refresh_dependents(store, repo, code, now, leaving, batch)
     return ManualResult(len(wanted), entered, exited)
 
 
+def _queue_dependents(
+    store: Store, repo: SegmentRepository, code: str, ids: Sequence[str]
+) -> int | None:
+    """Inside a manual change's transaction: the customers whose membership of ``code``
+    moved, for the segments that read it (IN SEGMENT or its group)."""
+    deps = _graph(repo).dependents(code) if ids else []
+    return outbox.queue_ids(store, ids, Work(codes=tuple(deps))) if deps else None
+
+
 def _refresh_dependents(
-    store: Store, repo: SegmentRepository, code: str, now: dt.datetime, ids: Sequence[str]
+    store: Store,
+    repo: SegmentRepository,
+    code: str,
+    now: dt.datetime,
+    ids: Sequence[str],
+    batch: int | None,
 ) -> None:
     # Segments that read `IN SEGMENT code` or its group must see the change at once:
     # re-evaluate just the customers whose membership changed, for those segments (and
@@ -491,7 +571,8 @@ def _refresh_dependents(
     if deps:
         from segmint.engine.incremental import reevaluate
 
-        reevaluate(store, ids, now, changed=None, codes=deps)
+        batches = [batch] if batch is not None else []
+        reevaluate(store, ids, now, changed=None, codes=deps, outbox_batches=batches)
 
 
 def refresh(

@@ -113,6 +113,7 @@ class Store(abc.ABC):
 
     def __init__(self) -> None:
         self._tx_depth = 0
+        self._lock_depth = 0
         self._schema_checked: tuple[int, float] = (-1, 0.0)  # (latest version, when)
 
     def __enter__(self) -> Store:
@@ -224,6 +225,35 @@ class Store(abc.ABC):
             raise
         self._tx_depth = 0
         self._commit()
+
+    @contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        """Hold the membership writer lock: every read-compute-write of memberships, due
+        instants and segment definitions runs inside it, so two writers (processes, or
+        connections of one server) never diff against the same rows at once. Reentrant;
+        held across transactions (a refresh commits many). A store with one writing
+        connection per database needs no lock (DuckDB: one process holds the file, and
+        the service lends its one store to one request at a time)."""
+        if self._lock_depth:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        self._acquire_writer()
+        self._lock_depth = 1
+        try:
+            yield
+        finally:
+            self._lock_depth = 0
+            self._release_writer()
+
+    def _acquire_writer(self) -> None:  # noqa: B027 - a no-op unless the store has writers
+        """Block until this connection holds the writer lock."""
+
+    def _release_writer(self) -> None:  # noqa: B027
+        """Release it (also released by the database if the connection dies)."""
 
     # ---- schema -------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 _BATCH_ROWS = 200_000
+#: The advisory lock key of the membership writer lock (Store.writer_lock); init's is 736567.
+WRITER_LOCK = 736568
 
 
 def safe_target(url: str) -> str:
@@ -126,6 +128,16 @@ class PostgresStore(Store):
 
     def _rollback(self) -> None:
         self._run("ROLLBACK", {})
+
+    def _acquire_writer(self) -> None:
+        # A session-level advisory lock: held across the transactions of a refresh, and
+        # released by the server when a killed writer's connection goes away.
+        self._run("SELECT pg_advisory_lock(%(k)s)", {"k": WRITER_LOCK})
+
+    def _release_writer(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.closed and not conn.broken:
+            self._run("SELECT pg_advisory_unlock(%(k)s)", {"k": WRITER_LOCK})
 
     def _lock_for_init(self) -> None:
         # Two `segmint init` at once would both try to create the same tables.
