@@ -394,16 +394,40 @@ def _saved(store: Store, result: segments.SaveResult, now: dt.datetime) -> dict[
     }
 
 
+def _etag(version: int) -> str:
+    """A segment version as a strong entity tag."""
+    return f'"{version}"'
+
+
+def _if_match(request: Request) -> int | None:
+    """The version an ``If-Match`` header names (None: no header, or ``*``)."""
+    header = request.headers.get("if-match")
+    if header is None or header.strip() == "*":
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    if not tag.isdigit():
+        raise ApiProblem(
+            400,
+            "MalformedRequest",
+            f'If-Match: expected one segment version as an ETag, e.g. "3" (got {header!r})',
+        )
+    return int(tag)
+
+
 @router.get("/segments", response_model=list[m.SegmentOut])
 def list_segments(store: StoreDep, now: NowDep) -> Any:
     return [_segment_out(s.record, s.status, s.members) for s in segments.list_segments(store, now)]
 
 
 @router.post("/segments", response_model=m.SaveOut, status_code=201)
-def create_segment(body: m.SegmentIn, request: Request, store: StoreDep, now: NowDep) -> Any:
-    """Validate and store a new segment, then compute its members at once."""
+def create_segment(
+    body: m.SegmentIn, request: Request, response: Response, store: StoreDep, now: NowDep
+) -> Any:
+    """Validate and store a new segment, then compute its members at once (409 if the
+    code exists). The answer's ``ETag`` is its version."""
     result = segments.create_segment(store, _definition(body), now)
     _state(request).evaluator.invalidate_catalog()
+    response.headers["ETag"] = _etag(result.version)
     return _saved(store, result, now)
 
 
@@ -434,8 +458,11 @@ def refresh_segments(
 
 
 @router.get("/segments/{code}", response_model=m.SegmentDetail)
-def show_segment(code: Code, store: StoreDep, now: NowDep) -> Any:
+def show_segment(code: Code, response: Response, store: StoreDep, now: NowDep) -> Any:
+    """The segment, its references and versions; the ``ETag`` header is its version
+    (send it back as ``If-Match`` to update or delete only that version)."""
     details = segments.show_segment(store, code, now)
+    response.headers["ETag"] = _etag(details.record.version)
     return {
         **_segment_out(details.record, details.status, details.members),
         "includes": details.includes,
@@ -451,19 +478,29 @@ def show_segment(code: Code, store: StoreDep, now: NowDep) -> Any:
 
 @router.put("/segments/{code}", response_model=m.SaveOut)
 def update_segment(
-    code: Code, body: m.SegmentUpdate, request: Request, store: StoreDep, now: NowDep
+    code: Code,
+    body: m.SegmentUpdate,
+    request: Request,
+    response: Response,
+    store: StoreDep,
+    now: NowDep,
 ) -> Any:
-    """Store the whole new definition as the next version; memberships follow at once."""
+    """Store the whole new definition as the next version; memberships follow at once.
+    With ``If-Match: "<version>"`` only that version is updated (409 otherwise, nothing
+    written); concurrent updates are applied one after the other."""
     if body.code != code:
         raise ConfigError(f"error: segment code: the body says {body.code!r}, the path {code!r}")
-    result = segments.update_segment(store, _definition(body), now)
+    expected = _if_match(request)
+    result = segments.update_segment(store, _definition(body), now, expected_version=expected)
     _state(request).evaluator.invalidate_catalog()
+    response.headers["ETag"] = _etag(result.version)
     return _saved(store, result, now)
 
 
 @router.delete("/segments/{code}", response_model=m.DeletedSegment)
 def delete_segment(code: Code, request: Request, store: StoreDep, now: NowDep) -> m.DeletedSegment:
-    exited = segments.delete_segment(store, code, now)
+    """Delete the segment (its members exit); ``If-Match`` as for an update."""
+    exited = segments.delete_segment(store, code, now, expected_version=_if_match(request))
     _state(request).evaluator.invalidate_catalog()
     return m.DeletedSegment(code=code, exited=exited)
 

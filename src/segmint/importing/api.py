@@ -38,6 +38,8 @@ from segmint.importing.columns import (
 from segmint.importing.reader import RawColumn, apply_mapping, detect_format, read_source, row_count
 from segmint.importing.report import STEPS, ImportReport, Progress, TableCounts, terminal_progress
 from segmint.rules.schema import ATTRIBUTE_NAME, FieldType
+from segmint.store import outbox
+from segmint.store.outbox import Work
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -54,15 +56,17 @@ def import_file(
     mapping: Mapping[str, str] | None = None,
     date_format: str | None = None,
     progress: Progress | None = None,
+    queue: Work | None = None,
 ) -> ImportReport:
     """Import a CSV, JSON Lines or Parquet file of ``kind`` (customers, orders, events,
     products, accounts). All or nothing: raises :class:`ImportError_` and stores nothing
-    if any row is bad."""
+    if any row is bad. With ``queue``, the touched customers are put in the membership
+    outbox in the same transaction (``ImportReport.outbox_batch``)."""
     source = str(path)
     if not Path(source).is_file():
         raise ImportError_(source, [], 0, note="no such file")
     detected = detect_format(source, fmt)
-    return _run(store, kind, source, detected, source, None, mapping, date_format, progress)
+    return _run(store, kind, source, detected, source, None, mapping, date_format, progress, queue)
 
 
 def import_arrow(
@@ -72,10 +76,11 @@ def import_arrow(
     *,
     source: str,
     progress: Progress | None = None,
+    queue: Work | None = None,
 ) -> ImportReport:
     """Import an in-memory Arrow table with the same columns, rules and guarantees as a
-    file (``source`` names it in reports and errors)."""
-    return _run(store, kind, source, "arrow", None, table, None, None, progress)
+    file (``source`` names it in reports and errors); ``queue`` as for a file."""
+    return _run(store, kind, source, "arrow", None, table, None, None, progress, queue)
 
 
 def _run(
@@ -88,6 +93,7 @@ def _run(
     mapping: Mapping[str, str] | None,
     date_format: str | None,
     progress: Progress | None,
+    queue: Work | None = None,
 ) -> ImportReport:
     started = time.perf_counter()
     if kind not in KINDS:
@@ -117,7 +123,7 @@ def _run(
         raise ImportError_(source, [], 0, note=str(error).strip()) from None
     finally:
         con.close()
-    _load(store, kind, built, new_attrs, report)
+    _load(store, kind, built, new_attrs, report, queue)
     step("load")
     report.seconds = time.perf_counter() - started
     return report
@@ -220,8 +226,10 @@ def _load(
     built: build.Built,
     new_attrs: dict[str, FieldType],
     report: ImportReport,
+    queue: Work | None = None,
 ) -> None:
-    """Merge into the store: one transaction for the whole file."""
+    """Merge into the store: one transaction for the whole file (and, with ``queue``, the
+    outbox batch of the customers it touched)."""
     now = dt.datetime.now(dt.UTC)
     staged: list[str] = []
 
@@ -240,8 +248,11 @@ def _load(
                 report.attributes_registered = store.register_attributes(new_attrs)
             if kind in _TABLE:
                 columns = built.present + (["updated_at"] if kind == "customers" else [])
-                ins, upd = store.upsert(_TABLE[kind], _KEY[kind], stage(kind), columns)
+                staged_rows = stage(kind)
+                ins, upd = store.upsert(_TABLE[kind], _KEY[kind], staged_rows, columns)
                 report.tables[_TABLE[kind]] = TableCounts(ins, upd)
+                if queue is not None and kind == "customers":
+                    report.outbox_batch = outbox.queue_staged(store, staged_rows, "id", queue)
             elif kind == "orders":
                 orders = stage("orders")
                 created = store.ensure_customers(orders, now)
@@ -251,6 +262,8 @@ def _load(
                     li, ld = store.replace_lines(stage("lines"), orders)
                     report.tables["order_lines"] = TableCounts(li, 0, ld)
                 report.tables["customers"] = TableCounts(created)
+                if queue is not None:
+                    report.outbox_batch = outbox.queue_staged(store, orders, "customer_id", queue)
             else:
                 events = stage("events", ("properties",))
                 created = store.ensure_customers(events, now)
@@ -259,6 +272,8 @@ def _load(
                 present, removed = store.refresh_wishlist(events)
                 report.tables["wishlist_items"] = TableCounts(present, 0, removed)
                 report.tables["customers"] = TableCounts(created)
+                if queue is not None:
+                    report.outbox_batch = outbox.queue_staged(store, events, "customer_id", queue)
     finally:
         for name in staged:
             with suppress(StoreError):  # a failed transaction already discarded it

@@ -40,6 +40,9 @@ class ImportReport:
     #: Sorted ids of the customers whose data the import wrote (customers, orders and
     #: events kinds): who the membership engine re-evaluates.
     customer_ids: list[str] = field(default_factory=list)
+    #: The membership outbox batch holding those customers, committed with the rows
+    #: (store/outbox.py); None when the caller queued none.
+    outbox_batch: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {

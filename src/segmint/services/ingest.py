@@ -17,6 +17,7 @@ from segmint.importing import import_arrow, import_file
 from segmint.importing.report import ImportReport
 from segmint.services.membership import UpdateReport, reevaluate_customers
 from segmint.store.base import Store
+from segmint.store.outbox import Work
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -38,14 +39,21 @@ def import_and_update(
 ) -> tuple[ImportReport, UpdateReport]:
     """Import a file (path) or an Arrow table (``source=`` names it, default "arrow"),
     then re-evaluate every customer it touched, recording changes at ``now`` with
-    trigger ``incremental``. The import commits first: a failed re-evaluation leaves the
-    data imported, and the next refresh or worker pass makes memberships exact."""
+    trigger ``incremental``. The import commits its rows together with the touched
+    customers in the membership outbox (store/outbox.py); the update clears them in its
+    own transaction. A kill between the two leaves the batch for the worker's next pass,
+    which brings those customers up to date with no manual refresh."""
+    changed = CHANGES.get(kind)
+    queue = Work(changed=changed) if changed is not None else None
     if isinstance(path_or_table, (str, Path)):
-        report = import_file(store, kind, path_or_table, **import_options)
+        report = import_file(store, kind, path_or_table, queue=queue, **import_options)
     else:
         options = {"source": "arrow", **import_options}
-        report = import_arrow(store, kind, path_or_table, **options)
-    changed = CHANGES.get(kind)
+        report = import_arrow(store, kind, path_or_table, queue=queue, **options)
     if changed is None or not report.customer_ids:
         return report, UpdateReport(customers=0, segments=[])
-    return report, reevaluate_customers(store, report.customer_ids, now, changed=changed)
+    batches = [report.outbox_batch] if report.outbox_batch is not None else []
+    update = reevaluate_customers(
+        store, report.customer_ids, now, changed=changed, outbox_batches=batches
+    )
+    return report, update

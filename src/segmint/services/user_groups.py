@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 from segmint.compile.python import evaluate_node
 from segmint.errors import ConfigError, NotFoundError
 from segmint.rules.derived import DERIVED
+from segmint.store import outbox
+from segmint.store.outbox import Work
 from segmint.store.segments import SegmentRepository
 
 if TYPE_CHECKING:
@@ -140,7 +142,8 @@ def assign_group(store: Store, customer_id: str, group: str, now: dt.datetime) -
         if name.lower() in {g.lower() for g in explicit}:
             return False
         repo.set_explicit_groups(customer_id, [*explicit, name], now)
-    _reevaluate(store, customer_id, now)
+        batch = outbox.queue_ids(store, [customer_id], _GROUPS_CHANGED)
+    _reevaluate(store, customer_id, now, batch)
     return True
 
 
@@ -158,16 +161,27 @@ def unassign_group(store: Store, customer_id: str, group: str, now: dt.datetime)
         if len(kept) == len(explicit):
             return False
         repo.set_explicit_groups(customer_id, kept, now)
-    _reevaluate(store, customer_id, now)
+        batch = outbox.queue_ids(store, [customer_id], _GROUPS_CHANGED)
+    _reevaluate(store, customer_id, now, batch)
     return True
 
 
-def _reevaluate(store: Store, customer_id: str, now: dt.datetime) -> None:
+_GROUPS_CHANGED = Work(changed=frozenset({"user_groups"}))
+
+
+def _reevaluate(store: Store, customer_id: str, now: dt.datetime, batch: int | None) -> None:
     # Rules reading the `user_groups` field see the explicit groups: keep their
-    # memberships exact at once, like any other change to a customer.
+    # memberships exact at once, like any other change to a customer (the change and its
+    # outbox batch committed together, store/outbox.py).
     from segmint.services.membership import reevaluate_customers
 
-    reevaluate_customers(store, [customer_id], now, changed=frozenset({"user_groups"}))
+    reevaluate_customers(
+        store,
+        [customer_id],
+        now,
+        changed=_GROUPS_CHANGED.changed,
+        outbox_batches=[batch] if batch is not None else [],
+    )
 
 
 def segments_of(store: Store, customer_id: str, at: dt.datetime | None = None) -> list[str]:

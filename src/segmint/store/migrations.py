@@ -285,6 +285,20 @@ def _rebuilt(table: str, columns: list[tuple[str, str]], order: str) -> list[str
     ]
 
 
+def _v9(dialect: str) -> list[str]:
+    """The membership outbox: a write that changes what rules read (an import, a manual
+    change, a user group) records the customers it touched IN ITS OWN TRANSACTION; the
+    membership update that follows deletes them in ITS transaction. Whatever is left (a
+    kill between the two) is brought up to date by the worker's next pass
+    (docs/membership.md, "Crashes")."""
+    return [
+        "CREATE SEQUENCE IF NOT EXISTS membership_outbox_seq START 1",
+        """CREATE TABLE IF NOT EXISTS membership_outbox (
+            batch_id BIGINT NOT NULL, customer_id TEXT NOT NULL, changes TEXT NOT NULL,
+            queued_at TIMESTAMP NOT NULL, PRIMARY KEY (batch_id, customer_id))""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _v1),
     Migration(2, "segments, memberships and their history", _v2),
@@ -294,6 +308,7 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "due instants per customer and source (customer_due)", _v6),
     Migration(7, "DuckDB: history indexes no read used dropped; wishlist by customer", _v7),
     Migration(8, "DuckDB: memberships and history without primary keys", _v8),
+    Migration(9, "membership outbox: touched customers committed with their data", _v9),
 ]
 
 
