@@ -218,3 +218,25 @@ def test_error_bodies(api: TestClient) -> None:
     assert bad_rows.status_code == 422 and bad_rows.json()["error"]["type"] == "ValidationError"
     naive = segment("t", "rule", "orders_count > 1", starts_at="2024-01-01T00:00:00")
     assert api.post("/v1/segments", json=naive).status_code == 201  # naive means UTC
+
+
+def test_segment_versions_are_etags_and_if_match_refuses_a_stale_write(api: TestClient) -> None:
+    for i in range(3):
+        ok(api.post("/v1/orders", json=order(f"o{i}", f"c{i}", str(100 * (i + 1)))))
+    created = api.post("/v1/segments", json=segment("big", "rule", "total_spent > 100"))
+    assert created.status_code == 201 and created.headers["etag"] == '"1"'
+    read = api.get("/v1/segments/big")
+    assert read.headers["etag"] == '"1"'
+    update = segment("big", "rule", "total_spent > 200")
+    moved = api.put("/v1/segments/big", json=update, headers={"If-Match": read.headers["etag"]})
+    assert moved.status_code == 200 and moved.headers["etag"] == '"2"'
+    stale = segment("big", "rule", "total_spent > 0")
+    refused = api.put("/v1/segments/big", json=stale, headers={"If-Match": '"1"'})
+    assert refused.status_code == 409
+    assert "version 2, not 1" in refused.json()["error"]["message"]
+    assert api.get("/v1/segments/big").json()["rule"] == "total_spent > 200"
+    assert ok(api.get("/v1/segments/big/members"))["items"] == ["c2"]
+    bad = api.put("/v1/segments/big", json=stale, headers={"If-Match": "yesterday"})
+    assert bad.status_code == 400
+    assert api.delete("/v1/segments/big", headers={"If-Match": '"1"'}).status_code == 409
+    assert api.delete("/v1/segments/big", headers={"If-Match": '"2"'}).status_code == 200

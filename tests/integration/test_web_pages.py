@@ -351,6 +351,24 @@ def test_edit_shows_who_enters_and_leaves_before_saving(
     assert "+4 enter" in again.text and "−0 leave" in html.unescape(again.text)
 
 
+def test_saving_an_edit_over_a_newer_version_is_refused(
+    web: tuple[TestClient, str], shop: Store
+) -> None:
+    client, csrf = web
+    create(client, rule_form(csrf, "big", "total_spent >= 200"))
+    edit = client.get("/segments/big/edit")
+    assert '<input type="hidden" name="version" value="1">' in edit.text
+    # Someone else saves version 2 while this form is open.
+    other = svc.get_segment(shop, "big").definition.with_changes(rule_text="total_spent >= 300")
+    svc.update_segment(shop, other, dt.datetime.now(dt.UTC))
+    form = {**rule_form(csrf, "big", "total_spent >= 100"), "version": "1", "confirm": "yes"}
+    refused = client.post("/segments/big/edit", data=form)
+    assert refused.status_code == 400
+    assert "is at version 2, not 1" in html.unescape(refused.text)
+    record = svc.get_segment(shop, "big")
+    assert record.version == 2 and record.definition.rule_text == "total_spent >= 300"
+
+
 def test_delete_confirmation_and_refusal(web: tuple[TestClient, str], shop: Store) -> None:
     client, csrf = web
     create(client, {**rule_form(csrf, "big", "total_spent >= 200"), "user_group": "vip"})

@@ -245,7 +245,10 @@ def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Resp
     record = segments_service.find_segment(store, code)
     if record is None:
         return not_found(request, session, f"segment {code!r} does not exist")
-    return _builder(request, session, values=form_values(record.definition), editing=code)
+    # The version the form was opened on: saving over a newer one is refused (409 in
+    # the API), so two editors never silently undo each other's change.
+    values = {**form_values(record.definition), "version": str(record.version)}
+    return _builder(request, session, values=values, editing=code)
 
 
 @router.post("/segments/{code}/edit")
@@ -278,7 +281,9 @@ def edit(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDe
                 hidden=hidden,
                 listed=DIFF_LISTED,
             )
-        saved = segments_service.update_segment(store, definition, now)
+        version = form.get("version", "")
+        expected = int(version) if version.isdigit() else None
+        saved = segments_service.update_segment(store, definition, now, expected_version=expected)
     except SegmintError as error:
         return _builder(
             request,
