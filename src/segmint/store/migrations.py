@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from segmint.rules.schema import FieldType
+from segmint.store import migrations_targeting
 
 
 @dataclass(frozen=True)
@@ -309,6 +310,7 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "DuckDB: history indexes no read used dropped; wishlist by customer", _v7),
     Migration(8, "DuckDB: memberships and history without primary keys", _v8),
     Migration(9, "membership outbox: touched customers committed with their data", _v9),
+    Migration(10, "targeting: levers and their versions", migrations_targeting.v10_levers),
 ]
 
 
