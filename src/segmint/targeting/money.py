@@ -89,10 +89,10 @@ def parse_amount(text: object, currency: str | None = None, *, negative: bool = 
     accepted too; floats never, they are not exact). With ``currency``, refuse more
     digits than it allows. Negative amounts only with ``negative=True``."""
     if isinstance(text, bool) or not isinstance(text, (str, int)):
-        raise MoneyError(f"expected a decimal amount as a string, e.g. \"12.50\", not {text!r}")
+        raise MoneyError(f'expected a decimal amount as a string, e.g. "12.50", not {text!r}')
     raw = str(text).strip()
     if not _AMOUNT.match(raw):
-        raise MoneyError(f"{raw!r} is not a decimal amount (e.g. \"12.50\")")
+        raise MoneyError(f'{raw!r} is not a decimal amount (e.g. "12.50")')
     try:
         value = Decimal(raw)
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
