@@ -259,6 +259,7 @@ class PlacementItem:
     schedule: Schedule = Schedule()
     audience: str | None = None
     when_near: str | None = None  # a promotion code: shown only while it is a near miss
+    description: str = ""  # last, so positional construction keeps its meaning
 
     def __hash__(self) -> int:  # content is a dict: hash by code (equality stays by value)
         return hash(self.code)
