@@ -78,13 +78,21 @@ def _register() -> None:
     from segmint.cli import (
         commands_data,
         commands_demo,
+        commands_levers,
         commands_membership,
         commands_rules,
         commands_segments,
         commands_service,
     )
 
-    modules = (commands_data, commands_demo, commands_rules, commands_segments, commands_service)
+    modules = (
+        commands_data,
+        commands_demo,
+        commands_levers,
+        commands_rules,
+        commands_segments,
+        commands_service,
+    )
     for module in (*modules, commands_membership):
         for command in module.COMMANDS:
             cli.add_command(command)

@@ -25,6 +25,7 @@ from segmint.engine.refresh import queue_run, resume_unfinished
 from segmint.errors import ConfigError, ConflictError, NotFoundError, RuleError
 from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.rules import CheckedRule, check, parse, to_text
+from segmint.services.levers import levers_reading_segment
 from segmint.services.segment_graph import SegmentGraph, cycle_message
 from segmint.services.segment_graph import referenced_segments as referenced_segments
 from segmint.store import outbox
@@ -348,6 +349,13 @@ def delete_segment(
             raise ConflictError(
                 f"error: segment {code!r} is at version {current.version}, not "
                 f"{expected_version}: it changed since it was read; read it again and retry"
+            )
+        readers = levers_reading_segment(store, code, current.definition.group)
+        if readers:
+            raise ConfigError(
+                f"error: segment {code!r} cannot be deleted: it is read by "
+                + "; ".join(readers)
+                + " (change those levers first, or deactivate the segment instead)"
             )
         graph = _graph(repo)
         refs = graph.referrers(code)

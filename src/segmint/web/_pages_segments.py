@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from segmint.errors import NotFoundError, RuleError, SegmintError
 from segmint.model.segment import SegmentKind
+from segmint.services import levers as levers_service
 from segmint.services import segments as segments_service
 from segmint.services.rules import check_rule
 from segmint.store.segments import SegmentRecord
@@ -317,7 +318,9 @@ def delete_confirm(request: Request, code: str, store: StoreDep, now: NowDep) ->
         details = segments_service.show_segment(store, code, now)
     except NotFoundError as error:
         return not_found(request, session, str(error))
-    return render(request, "delete.html", session, d=details, definition=details.record.definition)
+    definition = details.record.definition
+    levers = levers_service.levers_reading_segment(store, code, definition.group)
+    return render(request, "delete.html", session, d=details, definition=definition, levers=levers)
 
 
 @router.post("/segments/{code}/delete")
