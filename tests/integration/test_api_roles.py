@@ -89,8 +89,31 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
             200,
         ),
         ("POST", "/v1/evaluate"): ("/v1/evaluate", {"customer_id": "c1"}, 200),
+        ("GET", "/v1/levers"): ("/v1/levers", None, 200),
+        ("PUT", "/v1/levers"): ("/v1/levers?dry_run=true", {"promotions": [_promo("d")]}, 200),
     }
+    for kind, body in LEVERS.items():
+        calls |= {
+            ("GET", f"/v1/{kind}"): (f"/v1/{kind}", None, 200),
+            ("GET", f"/v1/{kind}/{{code}}"): (f"/v1/{kind}/nosuch", None, 404),
+            ("PUT", f"/v1/{kind}/{{code}}"): (f"/v1/{kind}/l{n}", body(f"l{n}"), 200),
+            ("DELETE", f"/v1/{kind}/{{code}}"): (f"/v1/{kind}/nosuch", None, 404),
+            ("GET", f"/v1/{kind}/{{code}}/history"): (f"/v1/{kind}/nosuch/history", None, 404),
+        }
     return calls[(method, path)]
+
+
+def _promo(code: str) -> dict[str, Any]:
+    return {"code": code, "benefit": {"type": "order", "percentage": "5"}}
+
+
+LEVERS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "campaigns": lambda c: {"code": c},
+    "promotions": _promo,
+    "price-lists": lambda c: {"code": c, "currency": "USD", "prices": []},
+    "placements": lambda c: {"code": c, "type": "banner", "items": []},
+    "account-portals": lambda c: {"id": c, "portal": {"global_promotions": False}},
+}
 
 
 @pytest.fixture()

@@ -51,6 +51,20 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/explain"): MARKETER,
     # targeting
     ("POST", "/v1/evaluate"): STOREFRONT,
+    # the lever catalog: marketers write it, storefront keys only evaluate
+    ("GET", "/v1/levers"): MARKETER,
+    ("PUT", "/v1/levers"): MARKETER,
+    **{
+        (method, template.format(kind=kind)): MARKETER
+        for kind in ("campaigns", "promotions", "price-lists", "placements", "account-portals")
+        for method, template in (
+            ("GET", "/v1/{kind}"),
+            ("GET", "/v1/{kind}/{{code}}"),
+            ("PUT", "/v1/{kind}/{{code}}"),
+            ("DELETE", "/v1/{kind}/{{code}}"),
+            ("GET", "/v1/{kind}/{{code}}/history"),
+        )
+    },
 }
 
 

@@ -152,8 +152,10 @@ def create_app(
     problems.install(app)
 
     from segmint.api.routes import router
+    from segmint.api.routes_levers import router as levers_router
 
     app.include_router(router)
+    app.include_router(levers_router)
     from segmint.web import routes as web_routes
 
     app.include_router(web_routes.router)

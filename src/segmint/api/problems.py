@@ -25,6 +25,7 @@ from segmint.errors import (
     SegmintError,
     StoreError,
 )
+from segmint.targeting.document import DocumentError
 
 log = logging.getLogger("segmint.api")
 
@@ -98,6 +99,12 @@ def problem_for(error: SegmintError) -> tuple[int, dict[str, Any], dict[str, str
                 for r in error.bad_rows
             ],
         }
+    elif isinstance(error, DocumentError):
+        details = [
+            {"path": path, "message": message}
+            | ({"rule": error.rule_errors[path].to_dict()} if path in error.rule_errors else {})
+            for path, message in error.errors
+        ]
     elif hasattr(error, "field"):
         details = {"field": error.field}
     return status, error_body(type_, _message(error), details), headers
