@@ -27,6 +27,7 @@ from segmint.bootstrap import open_store
 from segmint.errors import StoreError
 from segmint.services import auth
 from segmint.services.evaluate import Evaluator
+from segmint.services.targeting import Targeting
 from segmint.store.base import Store
 
 #: How long a verified API key is trusted without asking the database again. A key
@@ -141,7 +142,11 @@ class AppState:
     pool: StorePool
     clock: Callable[[], dt.datetime]
     evaluator: Evaluator = field(default_factory=Evaluator)
+    targeting: Targeting = field(init=False)
     key_cache: dict[str, tuple[auth.ApiKey, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.targeting = Targeting(self.evaluator)
 
     def forget_key(self, key_id: str) -> None:
         for digest, (key, _) in list(self.key_cache.items()):

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
 from segmint.api import models as m
-from segmint.api.deps import authorize, get_now, get_store
+from segmint.api.deps import app_state, authorize, get_now, get_store
 from segmint.api.problems import ApiProblem
 from segmint.services import auth
 from segmint.services import levers as service
@@ -54,9 +54,7 @@ def who(key: auth.ApiKey) -> str:
 
 
 def _invalidate(request: Request) -> None:
-    targeting = getattr(request.app.state, "targeting", None)
-    if targeting is not None:
-        targeting.invalidate()
+    app_state(request).targeting.invalidate()
 
 
 def _if_match(request: Request) -> int | None:

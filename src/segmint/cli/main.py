@@ -78,6 +78,7 @@ def _register() -> None:
     from segmint.cli import (
         commands_data,
         commands_demo,
+        commands_evaluate,
         commands_levers,
         commands_membership,
         commands_rules,
@@ -88,6 +89,7 @@ def _register() -> None:
     modules = (
         commands_data,
         commands_demo,
+        commands_evaluate,
         commands_levers,
         commands_rules,
         commands_segments,
