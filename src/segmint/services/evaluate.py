@@ -93,6 +93,8 @@ class Catalog:
     realtime: list[RealtimeSegment]  # in dependency order
     reads_profile: bool
     built_at: float
+    # real-time segments that read only the request: an anonymous visitor can be in them
+    anonymous_segments: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -226,6 +228,7 @@ def _build_catalog(store: Store) -> Catalog:
         realtime=ordered,
         reads_profile=any(r.reads_profile for r in ordered),
         built_at=time.monotonic(),
+        anonymous_segments=frozenset(r.definition.code for r in ordered if not r.needs_customer),
     )
 
 

@@ -8,7 +8,9 @@ every lever change, and every ``catalog_ttl`` seconds the version is read again 
 changes from another process (the CLI) show without a restart.
 
 An audience that reads stored customer data (fields, attributes, purchases, events,
-``IN SEGMENT``, ``user_groups``) never matches an anonymous or unknown visitor. Lever
+``user_groups``, ``IN SEGMENT`` of a segment that needs a customer) never matches an
+anonymous or unknown visitor; ``IN SEGMENT`` of a real-time segment over the request
+alone can. Lever
 audiences see the visitor's segments as evaluated for this request — materialized and
 real-time — and the user groups all of them give.
 """
@@ -44,12 +46,10 @@ ItemKey = tuple[str, str]  # (placement code, item code)
 
 
 def reads_customer(checked: CheckedRule) -> bool:
-    """Whether a rule reads stored customer data (so it needs a known customer)."""
+    """Whether a rule reads stored customer data itself (``IN SEGMENT`` aside: a
+    real-time segment over the request alone is not stored data)."""
     return bool(
-        checked.segments
-        or checked.customer_fields
-        or checked.attributes
-        or (checked.collections - {"cart.lines"})
+        checked.customer_fields or checked.attributes or (checked.collections - {"cart.lines"})
     )
 
 
@@ -59,8 +59,15 @@ class CompiledItem:
     item: PlacementItem
     checked: CheckedRule | None  # None: GLOBAL, or an audience that no longer checks
     broken: str | None  # why a stored audience no longer type-checks
-    needs_customer: bool
+    reads_customer: bool  # reads stored customer data itself
     paths: frozenset[str]  # the {{path}}s its content reads
+
+    def needs_customer(self, anonymous_segments: frozenset[str]) -> bool:
+        """Whether only a known customer can match: the audience reads stored data, or
+        is IN SEGMENT of a segment an anonymous visitor cannot be in."""
+        if self.checked is None:
+            return False
+        return self.reads_customer or not self.checked.segments <= anonymous_segments
 
 
 @dataclass(frozen=True)
@@ -115,13 +122,12 @@ def build_catalog(store: Store) -> LeverCatalog:
                 except RuleError as exc:
                     broken = str(exc)
             paths = frozenset(C.placeholders(item.content))
-            needs = checked is not None and reads_customer(checked)
-            items[key] = CompiledItem(placement.code, item, checked, broken, needs, paths)
+            own = checked is not None and reads_customer(checked)
+            items[key] = CompiledItem(placement.code, item, checked, broken, own, paths)
             if broken is None:
                 audiences.append((key, checked))
     reads_profile = any(
-        (ci.checked is not None and ci.needs_customer) or any(map(_customer_path, ci.paths))
-        for ci in items.values()
+        ci.reads_customer or any(map(_customer_path, ci.paths)) for ci in items.values()
     )
     return LeverCatalog(
         version=version,
@@ -276,7 +282,8 @@ class Targeting:
         evaluation = self.evaluator.evaluate(
             store, request.customer_id, request.context, at, catalog.reads_profile
         )
-        return _answer(catalog, request, evaluation, at)
+        segments = self.evaluator.catalog(store)
+        return _answer(catalog, request, evaluation, at, segments.anonymous_segments)
 
     def answer_cached(self, request: TargetingRequest, now: dt.datetime) -> TargetingAnswer | None:
         """:meth:`answer` from the caches alone, or None when they lack something."""
@@ -287,13 +294,18 @@ class Targeting:
         evaluation = self.evaluator.evaluate_cached(
             request.customer_id, request.context, at, catalog.reads_profile
         )
-        if evaluation is None:
+        segments = self.evaluator.cached_catalog()
+        if evaluation is None or segments is None:
             return None
-        return _answer(catalog, request, evaluation, at)
+        return _answer(catalog, request, evaluation, at, segments.anonymous_segments)
 
 
 def _answer(
-    catalog: LeverCatalog, request: TargetingRequest, evaluation: Evaluation, at: dt.datetime
+    catalog: LeverCatalog,
+    request: TargetingRequest,
+    evaluation: Evaluation,
+    at: dt.datetime,
+    anonymous_segments: frozenset[str],
 ) -> TargetingAnswer:
     context = request.context
     codes: Iterable[str] = (
@@ -322,7 +334,7 @@ def _answer(
             compiled = catalog.items[(code, item.code)]
             if compiled.broken is not None:
                 return Reason.AUDIENCE, f"the audience no longer type-checks: {compiled.broken}"
-            if compiled.needs_customer and not known:
+            if not known and compiled.needs_customer(anonymous_segments):
                 return Reason.ANONYMOUS, "the audience reads customer data: a known customer only"
             if (code, item.code) in matched:
                 return None
