@@ -177,9 +177,9 @@ def test_explain_says_why_every_other_item_did_not_show(api: TestClient) -> None
     assert reasons(anonymous, "home-feed") == {
         "old": "ended",
         "soon": "not_started",
-        "vip-news": "anonymous",
-        "b2b-new": "anonymous",
-        "web-only": "other_store",
+        "vip-news": "login_required",
+        "b2b-new": "login_required",
+        "web-only": "store",
     }
     assert reasons(anonymous, "home-hero") == {"business-hero": "audience"}
     assert reasons(anonymous, "cart-messages") == {"big-cart": "audience", "nudge": "not_near"}
@@ -189,7 +189,7 @@ def test_explain_says_why_every_other_item_did_not_show(api: TestClient) -> None
     assert [p["text"] for p in feed["vip-news"]["false"]] == ["IN SEGMENT 'vip'"]
     # b2b-new (3) and all-news (0) show; web-only is for store web only
     assert shown(member, "home-feed") == ["b2b-new", "all-news"]
-    assert feed["web-only"]["reason"] == "other_store"
+    assert feed["web-only"]["reason"] == "store"
     hero = reasons(member, "home-hero")
     assert hero == {"default-hero": "single_taken"}
     with_web = evaluate(

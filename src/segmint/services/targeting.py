@@ -335,7 +335,10 @@ def _answer(
             if compiled.broken is not None:
                 return Reason.AUDIENCE, f"the audience no longer type-checks: {compiled.broken}"
             if not known and compiled.needs_customer(anonymous_segments):
-                return Reason.ANONYMOUS, "the audience reads customer data: a known customer only"
+                return (
+                    Reason.LOGIN_REQUIRED,
+                    "the audience reads customer data: a known customer only",
+                )
             if (code, item.code) in matched:
                 return None
             return Reason.AUDIENCE, f"the audience is false: {item.audience}"

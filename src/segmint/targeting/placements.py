@@ -21,15 +21,14 @@ from segmint.targeting.model import Mode, Placement, PlacementItem, Schedule
 class Reason:
     """Why an item did not show; the values are the API's ``reason`` strings."""
 
-    PLACEMENT_INACTIVE = "placement_inactive"
-    PLACEMENT_NOT_STARTED = "placement_not_started"
-    PLACEMENT_ENDED = "placement_ended"
-    PLACEMENT_OTHER_STORE = "placement_other_store"
+    # the names TARGETING.md §4 gives every lever; the detail says whether the item's or
+    # the placement's own schedule refused it
     INACTIVE = "inactive"
     NOT_STARTED = "not_started"
     ENDED = "ended"
-    OTHER_STORE = "other_store"
-    ANONYMOUS = "anonymous"  # the audience reads stored customer data
+    STORE = "store"
+    LOGIN_REQUIRED = "login_required"  # the audience reads stored customer data
+    # placements only
     AUDIENCE = "audience"  # the audience is false
     NOT_NEAR = "not_near"  # when_near: the promotion is not a near miss
     SINGLE_TAKEN = "single_taken"  # single mode: an item of higher priority showed
@@ -76,21 +75,20 @@ def schedule_refusal(
     schedule: Schedule, now: dt.datetime, store: str | None, *, of_placement: bool = False
 ) -> tuple[str, str] | None:
     """(reason, detail) when a schedule does not apply at ``now`` in ``store``."""
+    always = schedule.starts_at is None and schedule.ends_at is None and not schedule.stores
+    if always and schedule.active:
+        return None
     what = "the placement" if of_placement else "the item"
     if not schedule.active:
-        reason = Reason.PLACEMENT_INACTIVE if of_placement else Reason.INACTIVE
-        return reason, f"{what} is inactive"
+        return Reason.INACTIVE, f"{what} is inactive"
     if schedule.starts_at is not None and now < schedule.starts_at:
-        reason = Reason.PLACEMENT_NOT_STARTED if of_placement else Reason.NOT_STARTED
-        return reason, f"{what} starts at {_at(schedule.starts_at)}"
+        return Reason.NOT_STARTED, f"{what} starts at {_at(schedule.starts_at)}"
     if schedule.ends_at is not None and now >= schedule.ends_at:
-        reason = Reason.PLACEMENT_ENDED if of_placement else Reason.ENDED
-        return reason, f"{what} ended at {_at(schedule.ends_at)}"
+        return Reason.ENDED, f"{what} ended at {_at(schedule.ends_at)}"
     if not schedule.in_store(store):
-        reason = Reason.PLACEMENT_OTHER_STORE if of_placement else Reason.OTHER_STORE
         stores = ", ".join(schedule.stores)
         shown = f"store {store!r}" if store is not None else "no store"
-        return reason, f"{what} shows only in {stores}; the request has {shown}"
+        return Reason.STORE, f"{what} shows only in {stores}; the request has {shown}"
     return None
 
 

@@ -58,7 +58,7 @@ def test_item_schedules_and_stores() -> None:
     assert {r.item.code: r.reason for r in answer.rejected} == {
         "ended": Reason.ENDED,
         "off": Reason.INACTIVE,
-        "web": Reason.OTHER_STORE,
+        "web": Reason.STORE,
     }
 
 
@@ -66,7 +66,7 @@ def test_a_placement_out_of_its_dates_shows_nothing_and_says_why() -> None:
     feed = Placement("f", PlacementType.NEWS_FEED, (it("a"),), schedule=Schedule(ends_at=NOW))
     answer = choose(feed, NOW, None, everyone, explain=True)
     assert answer.shown == ()
-    assert [(r.item.code, r.reason) for r in answer.rejected] == [("a", Reason.PLACEMENT_ENDED)]
+    assert [(r.item.code, r.reason) for r in answer.rejected] == [("a", Reason.ENDED)]
 
 
 def test_when_near_items_wait_for_their_near_miss() -> None:
