@@ -18,7 +18,7 @@ NOW = dt.datetime(2018, 1, 1, tzinfo=dt.UTC)
 
 def shown(store: Store, request: dict[str, object]) -> dict[str, list[str]]:
     answer = Targeting(Evaluator()).answer(store, read_request(request), NOW)
-    return {p.code: [i["item"] for i in p.shown] for p in answer.placements}
+    return {p.code: list(p.shown) for p in answer.placements}
 
 
 def test_the_demo_document_answers_as_the_seeds_describe(store: Store) -> None:

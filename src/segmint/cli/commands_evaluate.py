@@ -47,7 +47,7 @@ def _table(answer: TargetingAnswer) -> str:
         "user groups: " + (", ".join(g.group for g in e.user_groups) or "(none)"),
     ]
     for p in answer.placements:
-        shown = ", ".join(s["item"] for s in p.shown) or "(nothing)"
+        shown = ", ".join(p.shown) or "(nothing)"
         lines.append(f"placement {p.code}: {shown}")
         for r in p.rejected:
             lines.append(f"  not shown: {r['item']} ({r['reason']}: {r['detail']})")

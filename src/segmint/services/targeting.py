@@ -18,11 +18,13 @@ real-time — and the user groups all of them give.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from segmint.compile.python import Predicate, compile_predicate
@@ -40,7 +42,7 @@ from segmint.store.levers import LeverRepository
 from segmint.targeting import content as C
 from segmint.targeting import money
 from segmint.targeting.model import Placement, PlacementItem
-from segmint.targeting.placements import Answer, Reason, choose
+from segmint.targeting.placements import Answer, Reason, choose, ordered
 
 ItemKey = tuple[str, str]  # (placement code, item code)
 
@@ -53,7 +55,7 @@ def reads_customer(checked: CheckedRule) -> bool:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one per catalog
 class CompiledItem:
     placement: str
     item: PlacementItem
@@ -61,6 +63,8 @@ class CompiledItem:
     broken: str | None  # why a stored audience no longer type-checks
     reads_customer: bool  # reads stored customer data itself
     paths: frozenset[str]  # the {{path}}s its content reads
+    rank: int  # its position in the placement's priority order
+    shown_json: str | None  # its answer, pre-encoded, when the content has no {{path}}
 
     def needs_customer(self, anonymous_segments: frozenset[str]) -> bool:
         """Whether only a known customer can match: the audience reads stored data, or
@@ -93,6 +97,7 @@ class LeverCatalog:
     version: int
     placements: dict[str, Placement]  # by code, sorted
     items: dict[ItemKey, CompiledItem]
+    ranked: dict[str, list[CompiledItem]]  # each placement's items in priority order
     index: _EveryAudience
     reads_profile: bool  # some audience or content reads the stored profile
     currency: str
@@ -112,8 +117,9 @@ def build_catalog(store: Store) -> LeverCatalog:
     placements = {p.code: p for p in sorted(current_document(store).placements, key=_code)}
     items: dict[ItemKey, CompiledItem] = {}
     audiences: list[tuple[ItemKey, CheckedRule | None]] = []
+    ranked: dict[str, list[CompiledItem]] = {}
     for placement in placements.values():
-        for item in placement.items:
+        for rank, item in enumerate(ordered(placement.items)):
             key = (placement.code, item.code)
             checked, broken = None, None
             if item.audience is not None:
@@ -123,7 +129,10 @@ def build_catalog(store: Store) -> LeverCatalog:
                     broken = str(exc)
             paths = frozenset(C.placeholders(item.content))
             own = checked is not None and reads_customer(checked)
-            items[key] = CompiledItem(placement.code, item, checked, broken, own, paths)
+            fixed = None if paths else _shown_json(item.code, item.content)
+            compiled = CompiledItem(placement.code, item, checked, broken, own, paths, rank, fixed)
+            items[key] = compiled
+            ranked.setdefault(placement.code, []).append(compiled)
             if broken is None:
                 audiences.append((key, checked))
     reads_profile = any(
@@ -133,6 +142,7 @@ def build_catalog(store: Store) -> LeverCatalog:
         version=version,
         placements=placements,
         items=items,
+        ranked=ranked,
         index=_EveryAudience.build(audiences, schema),
         reads_profile=reads_profile,
         currency=default_currency(store),
@@ -145,10 +155,15 @@ def _code(p: Placement) -> str:
     return p.code
 
 
+def _shown_json(code: str, content: Any) -> str:
+    return json.dumps({"item": code, "content": content}, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class PlacementAnswer:
     code: str
-    shown: list[dict[str, Any]]
+    shown: list[str]  # item codes, in order
+    shown_json: list[str]  # each one's answer, encoded
     rejected: list[dict[str, Any]]
 
 
@@ -167,8 +182,12 @@ class TargetingAnswer:
         customer = json.dumps(e.customer_id, ensure_ascii=False)
         known = "true" if e.known else "false"
         as_of = json.dumps(self.as_of.isoformat().replace("+00:00", "Z"))
-        shown = json.dumps(
-            {p.code: p.shown for p in self.placements}, ensure_ascii=False, separators=(",", ":")
+        shown = (
+            "{"
+            + ",".join(
+                json.dumps(p.code) + ":[" + ",".join(p.shown_json) + "]" for p in self.placements
+            )
+            + "}"
         )
         tail = ""
         if self.explain:
@@ -313,9 +332,29 @@ def _answer(
     )
     profile = audience_profile(evaluation)
     known = evaluation.known
-    matched = set(catalog.index.match(profile, at, context)) if catalog.items else set()
+    matched = catalog.index.match(profile, at, context) if catalog.items else []
+    # the matched items of each placement, in priority order (what choose visits first)
+    found: dict[str, list[CompiledItem]] = {}
+    items = catalog.items
+    for key in matched:
+        compiled = items[key]
+        found.setdefault(compiled.placement, []).append(compiled)
     resolve = _Resolver(profile, known, context, catalog.currency)
     answers: list[PlacementAnswer] = []
+
+    def applies(item: PlacementItem, code: str) -> tuple[str, str] | None:
+        compiled = items[(code, item.code)]
+        if compiled.broken is not None:
+            return Reason.AUDIENCE, f"the audience no longer type-checks: {compiled.broken}"
+        if not known and compiled.needs_customer(anonymous_segments):
+            return Reason.LOGIN_REQUIRED, "the audience reads customer data: a known customer only"
+        if compiled in hits:
+            return None
+        return Reason.AUDIENCE, f"the audience is false: {item.audience}"
+
+    hits: set[CompiledItem] = set()
+    if request.explain:
+        hits = {items[key] for key in matched}
     for code in codes:
         placement = catalog.placements.get(code)
         if placement is None:
@@ -327,33 +366,31 @@ def _answer(
                     "detail": f"no placement {code!r}",
                 }
             ]
-            answers.append(PlacementAnswer(code, [], rejected if request.explain else []))
+            answers.append(PlacementAnswer(code, [], [], rejected if request.explain else []))
             continue
-
-        def applies(item: PlacementItem, code: str = code) -> tuple[str, str] | None:
-            compiled = catalog.items[(code, item.code)]
-            if compiled.broken is not None:
-                return Reason.AUDIENCE, f"the audience no longer type-checks: {compiled.broken}"
-            if not known and compiled.needs_customer(anonymous_segments):
-                return (
-                    Reason.LOGIN_REQUIRED,
-                    "the audience reads customer data: a known customer only",
-                )
-            if (code, item.code) in matched:
-                return None
-            return Reason.AUDIENCE, f"the audience is false: {item.audience}"
-
-        candidates = [i for i in placement.items if (code, i.code) in matched]
+        candidates = sorted(found.get(code, ()), key=_RANK)
+        if not request.explain:
+            hits = set(candidates)
         result = choose(
             placement,
             at,
             context.store,
-            applies,
-            candidates=candidates,
+            functools.partial(_applies_in, applies, code),
+            candidates=[c.item for c in candidates],
+            presorted=True,
             explain=request.explain,
         )
         answers.append(_placement_answer(catalog, result, profile, context, at, resolve))
     return TargetingAnswer(at, evaluation, answers, request.explain)
+
+
+_RANK = attrgetter("rank")
+
+
+def _applies_in(
+    applies: Callable[[PlacementItem, str], tuple[str, str] | None], code: str, item: PlacementItem
+) -> tuple[str, str] | None:
+    return applies(item, code)
 
 
 def _placement_answer(
@@ -365,9 +402,14 @@ def _placement_answer(
     resolve: _Resolver,
 ) -> PlacementAnswer:
     code = result.placement.code
-    shown = [
-        {"item": s.item.code, "content": C.render(s.item.content, resolve)} for s in result.shown
-    ]
+    shown: list[str] = []
+    for s in result.shown:
+        fixed = catalog.items[(code, s.item.code)].shown_json
+        shown.append(
+            fixed
+            if fixed is not None
+            else _shown_json(s.item.code, C.render(s.item.content, resolve))
+        )
     rejected: list[dict[str, Any]] = []
     for r in result.rejected:
         entry = r.to_dict(code)
@@ -378,4 +420,4 @@ def _placement_answer(
                 {"text": s.text, "sentence": s.sentence} for s in steps if not s.value
             ]
         rejected.append(entry)
-    return PlacementAnswer(code, shown, rejected)
+    return PlacementAnswer(code, [s.item.code for s in result.shown], shown, rejected)

@@ -100,6 +100,7 @@ def choose(
     *,
     near: Collection[str] = (),
     candidates: Iterable[PlacementItem] | None = None,
+    presorted: bool = False,
     explain: bool = False,
 ) -> Answer:
     """The placement's answer at ``now``.
@@ -107,17 +108,21 @@ def choose(
     ``applies(item)`` decides the audience: None when it is true, else (reason, detail).
     ``candidates`` (the items whose audience the index found true) lets a caller that does
     not explain skip the others; with ``explain`` every item is visited, and each one that
-    did not show gets its reason."""
+    did not show gets its reason. ``presorted``: the candidates are in priority order
+    already."""
     refusal = schedule_refusal(placement.schedule, now, store, of_placement=True)
     if refusal is not None:
         rejected = [Rejected(i, *refusal) for i in ordered(placement.items)] if explain else []
         return Answer(placement, (), tuple(rejected))
-    pool = placement.items if explain or candidates is None else candidates
+    if explain or candidates is None:
+        pool = ordered(placement.items)
+    else:
+        pool = list(candidates) if presorted else ordered(candidates)
     single = placement.effective_mode is Mode.SINGLE
     limit = 1 if single else placement.max_items
     shown: list[Shown] = []
     rejected_items: list[Rejected] = []
-    for item in ordered(pool):
+    for item in pool:
         why = schedule_refusal(item.schedule, now, store)
         if why is None and item.when_near is not None and item.when_near not in near:
             why = (Reason.NOT_NEAR, f"promotion {item.when_near!r} is not a near miss")
