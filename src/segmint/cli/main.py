@@ -76,6 +76,7 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
+        commands_codes,
         commands_data,
         commands_demo,
         commands_evaluate,
@@ -87,6 +88,7 @@ def _register() -> None:
     )
 
     modules = (
+        commands_codes,
         commands_data,
         commands_demo,
         commands_evaluate,
