@@ -89,3 +89,23 @@ def test_the_cli_writes_csv_and_lists_uses(shop: Store, store_url: str) -> None:
     listing = runner.invoke(cli, [*base, "list", "summer", "--format", "json"])
     assert listing.exit_code == 0, listing.output
     assert {r["code"] for r in rows} <= set(listing.output.replace('"', " ").split())
+
+
+def test_the_api_generates_and_lists(shop: Store, store_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from segmint.api.app import create_app
+    from segmint.services import auth
+
+    _, token = auth.create_api_key(shop, "marketer", NOW)
+    client = TestClient(create_app(store_url, clock=lambda: NOW))
+    client.headers["Authorization"] = f"Bearer {token}"
+    made = client.post("/v1/promotions/summer/codes", json={"count": 4, "prefix": "W-"})
+    assert made.status_code == 201, made.text
+    assert all(c["code"].startswith("W-") and c["uses"] == 1 for c in made.json())
+    listed = client.get("/v1/promotions/summer/codes").json()
+    assert [c["origin"] for c in listed] == ["listed"] + ["generated"] * 4
+    bad = client.post("/v1/promotions/summer/codes", json={"count": 0})
+    assert bad.status_code == 422 and "count" in bad.text
+    auto = client.post("/v1/promotions/auto/codes", json={"count": 1})
+    assert auto.status_code == 400 or auto.status_code == 422, auto.text
