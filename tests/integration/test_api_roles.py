@@ -92,6 +92,7 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
         ("GET", "/v1/levers"): ("/v1/levers", None, 200),
         ("PUT", "/v1/levers"): ("/v1/levers?dry_run=true", {"promotions": [_promo("d")]}, 200),
         ("GET", "/v1/promotions/{code}/codes"): ("/v1/promotions/nosuch/codes", None, 404),
+        ("POST", "/v1/orders/{order_id}/cancel"): ("/v1/orders/nosuch/cancel", None, 404),
         ("POST", "/v1/promotions/{code}/codes"): (
             "/v1/promotions/nosuch/codes",
             {"count": 1},

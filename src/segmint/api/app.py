@@ -152,10 +152,12 @@ def create_app(
     problems.install(app)
 
     from segmint.api.routes import router
+    from segmint.api.routes_checkout import router as checkout_router
     from segmint.api.routes_levers import router as levers_router
 
     app.include_router(router)
     app.include_router(levers_router)
+    app.include_router(checkout_router)
     from segmint.web import routes as web_routes
 
     app.include_router(web_routes.router)

@@ -50,6 +50,11 @@ def import_and_update(
     else:
         options = {"source": "arrow", **import_options}
         report = import_arrow(store, kind, path_or_table, queue=queue, **options)
+    if kind == "orders" and report.customer_ids:
+        # an order imported as cancelled gives back the uses and spend of its checkout
+        from segmint.services.orders import release_cancelled
+
+        release_cancelled(store, now)
     if changed is None or not report.customer_ids:
         return report, UpdateReport(customers=0, segments=[])
     batches = [report.outbox_batch] if report.outbox_batch is not None else []
