@@ -113,12 +113,13 @@ class InProcessWorker:
         recording it."""
         every = reconcile_every if reconcile_every is not None else self.settings.reconcile_every
         with self._pass_lock:
-            now = self.state.clock()
             started = dt.datetime.now(dt.UTC)
             with self._status_lock:
                 self.last_started_at = started
             t0 = time.perf_counter()
+            now: dt.datetime | None = None
             try:
+                now = self.state.clock()
                 store = self.state.pool.acquire()
                 try:
                     report = run_worker(store, now, once=True, reconcile_every=every)
@@ -133,6 +134,7 @@ class InProcessWorker:
                     self.last_error_at = dt.datetime.now(dt.UTC)
                 log.exception("worker pass as of %s failed", _iso(now))
                 raise
+            assert now is not None
             if changed_memberships(report):
                 # Memberships changed behind the evaluator's back: drop what it cached
                 # (a refresh may have touched any customer, so the catalog goes too).
