@@ -287,7 +287,11 @@ def demo_command(
     data ends there) unless --as-of says otherwise."""
     as_of = app.as_of or DEMO_AS_OF
     now = parse_instant(as_of)
-    customers, created, password = _demo_setup(app.store(), now)
+    try:
+        store = app.store()
+    except ServedElsewhere as error:
+        raise ServedElsewhere(error.held, "demo", advice="it is already being served") from None
+    customers, created, password = _demo_setup(store, now)
     app.close()
     defined = f"created: {', '.join(created)}" if created else "already defined"
     click.echo(f"{customers} households; demo segments {defined}")
