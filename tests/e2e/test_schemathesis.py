@@ -66,6 +66,22 @@ def seeded() -> Iterator[None]:
     ]
     for body in segments:
         assert client.post("/v1/segments", json=body, headers=h).status_code == 201
+    feed = {
+        "code": "feed",
+        "type": "news_feed",
+        "max_items": 2,
+        "items": [
+            {"code": "vip", "audience": "IN SEGMENT 'vip'", "content": {"t": "{{first_name}}"}},
+            {
+                "code": "cart",
+                "audience": "cart.subtotal >= 20",
+                "content": {"t": "{{cart.subtotal}}"},
+            },
+            {"code": "all", "audience": None, "content": {"t": "{{context.query.x}}"}},
+        ],
+    }
+    levers = {"placements": [feed, {"code": "hero", "type": "hero", "items": []}]}
+    assert client.put("/v1/levers", json=levers, headers=h).status_code == 200
     yield
     APP.state.segmint.pool.close()
     shutil.rmtree(_DIR, ignore_errors=True)

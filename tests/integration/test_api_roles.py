@@ -111,6 +111,12 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
         ("POST", "/v1/accounts/import"): ("/v1/accounts/import?source=a.csv", b"id\na9\n", 200),
         ("GET", "/v1/levers"): ("/v1/levers", None, 200),
         ("PUT", "/v1/levers"): ("/v1/levers?dry_run=true", {"promotions": [_promo("d")]}, 200),
+        ("GET", "/v1/promotions/{code}/codes"): ("/v1/promotions/nosuch/codes", None, 404),
+        ("POST", "/v1/promotions/{code}/codes"): (
+            "/v1/promotions/nosuch/codes",
+            {"count": 1},
+            404,
+        ),
     }
     for kind, body in LEVERS.items():
         calls |= {

@@ -66,6 +66,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     # the lever catalog: marketers write it, storefront keys only evaluate
     ("GET", "/v1/levers"): MARKETER,
     ("PUT", "/v1/levers"): MARKETER,
+    ("GET", "/v1/promotions/{code}/codes"): MARKETER,
+    ("POST", "/v1/promotions/{code}/codes"): MARKETER,
     **{
         (method, template.format(kind=kind)): MARKETER
         for kind in ("campaigns", "promotions", "price-lists", "placements", "account-portals")

@@ -28,6 +28,7 @@ from segmint.bootstrap import open_store
 from segmint.errors import StoreError
 from segmint.services import auth
 from segmint.services.evaluate import Evaluator
+from segmint.services.targeting import Targeting
 from segmint.store.base import Store
 
 if TYPE_CHECKING:
@@ -145,6 +146,7 @@ class AppState:
     pool: StorePool
     clock: Callable[[], dt.datetime]
     evaluator: Evaluator = field(default_factory=Evaluator)
+    targeting: Targeting = field(init=False)
     key_cache: dict[str, tuple[auth.ApiKey, float]] = field(default_factory=dict)
     #: The worker's schedule run in-process (api/worker.py), set by create_app.
     worker: InProcessWorker | None = None
@@ -158,6 +160,9 @@ class AppState:
         if expected is not None and hmac.compare_digest(digest, expected):
             return LOCAL_KEY
         return None
+
+    def __post_init__(self) -> None:
+        self.targeting = Targeting(self.evaluator)
 
     def forget_key(self, key_id: str) -> None:
         for digest, (key, _) in list(self.key_cache.items()):

@@ -8,12 +8,17 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+# The evaluate request is shared with the CLI (services/evaluate_request.py).
+from segmint.services.evaluate_request import CartIn, CartLineIn, ContextIn, EvaluateIn
+
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=1000)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=18, decimal_places=4)]
 Quantity = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Scalar = str | bool | int | float | None
 AttributeValue = Scalar | list[str]
+__all__ = ["CartIn", "CartLineIn", "ContextIn", "EvaluateIn"]
+
 KIND = Literal["manual", "rule", "purchase", "realtime"]
 
 
@@ -415,33 +420,6 @@ class ExplainOut(BaseModel):
 # ---- evaluate -------------------------------------------------------------------------------
 
 
-class CartLineIn(OrderLineIn):
-    """A cart line: the fields of an order line (RULES.md §1, ``cart.lines``)."""
-
-
-class CartIn(Strict):
-    subtotal: Money | None = Field(
-        default=None, description="default: the sum of the lines' amounts"
-    )
-    quantity: Quantity | None = Field(default=None, description="default: the lines' quantities")
-    lines: list[CartLineIn] = Field(default_factory=list, max_length=1000)
-
-
-class ContextIn(Strict):
-    logged_in: bool | None = None
-    view: Text | None = None
-    store: Text | None = None
-    channel: Text | None = None
-    path: Text | None = None
-    query: dict[str, Text] = Field(default_factory=dict)
-
-
-class EvaluateIn(Strict):
-    customer_id: Id | None = Field(default=None, description="None: an anonymous visitor")
-    context: ContextIn = Field(default_factory=ContextIn)
-    cart: CartIn = Field(default_factory=CartIn)
-
-
 class EvaluatedSegment(BaseModel):
     code: str
     name: str
@@ -450,8 +428,41 @@ class EvaluatedSegment(BaseModel):
     since: dt.datetime | None
 
 
+class EvaluatedCustomer(BaseModel):
+    id: str | None
+    known: bool
+
+
+class ShownItem(BaseModel):
+    item: str
+    content: dict[str, Any] = Field(description="the item's content, {{path}} substituted")
+
+
+class FalsePart(BaseModel):
+    text: str
+    sentence: str
+
+
+class RejectedItem(BaseModel):
+    placement: str
+    item: str | None
+    reason: str
+    detail: str
+    false: list[FalsePart] | None = Field(
+        default=None, description="for reason 'audience': the parts of the audience that were false"
+    )
+
+
 class EvaluateOut(BaseModel):
     customer_id: str | None
     known: bool = Field(description="false for an anonymous or unknown visitor")
     segments: list[EvaluatedSegment]
     user_groups: list[UserGroupOut]
+    as_of: dt.datetime = Field(description="the evaluation instant")
+    customer: EvaluatedCustomer
+    placements: dict[str, list[ShownItem]] = Field(
+        description="each placement asked for (or every one) with the items it shows, in order"
+    )
+    rejected: list[RejectedItem] | None = Field(
+        default=None, description="with explain: every placement item that did not show, and why"
+    )

@@ -9,7 +9,6 @@ from in-process caches when they can.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
@@ -20,12 +19,12 @@ from segmint.api import models as m
 from segmint.api.deps import AppState, app_state, authorize, get_now, get_store
 from segmint.api.problems import ApiProblem
 from segmint.errors import ConfigError
-from segmint.model.profile import CartLine, RequestContext
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition
 from segmint.rules import to_text
 from segmint.services import auth, customers, segments, user_groups
 from segmint.services import rules as rules_service
-from segmint.services.evaluate import Evaluation
+from segmint.services.evaluate_request import to_request
+from segmint.services.targeting import TargetingAnswer
 from segmint.store.base import Store
 from segmint.store.segments import SegmentRecord
 
@@ -67,70 +66,29 @@ async def health() -> m.Health:
 # ---- evaluate (first: routes are matched in order and this is the hot one) ------------
 
 
-def _context(body: m.EvaluateIn) -> RequestContext:
-    c, cart = body.context, body.cart
-    lines = [CartLine(**line.model_dump()) for line in cart.lines]
-    subtotal = cart.subtotal
-    if subtotal is None and lines:
-        subtotal = sum(
-            (
-                ln.amount
-                if ln.amount is not None
-                else (ln.unit_price or Decimal(0)) * (ln.quantity or 0)
-                for ln in lines
-            ),
-            Decimal(0),
-        )
-    quantity = cart.quantity
-    if quantity is None and lines:
-        quantity = sum(ln.quantity or 0 for ln in lines)
-    return RequestContext(
-        logged_in=c.logged_in,
-        view=c.view,
-        store=c.store,
-        channel=c.channel,
-        path=c.path,
-        query=dict(c.query),
-        cart_subtotal=subtotal,
-        cart_quantity=quantity,
-        cart_lines=lines,
-    )
-
-
-def _evaluation_json(result: Evaluation) -> bytes:
-    """The EvaluateOut document, assembled from the segments' pre-encoded answers (the
-    hot path: no model is built per segment and request)."""
-    groups = "[" + ",".join(result.user_groups_json) + "]"
-    segments = ",".join(s.json for s in result.segments)
-    customer = json.dumps(result.customer_id, ensure_ascii=False)
-    known = "true" if result.known else "false"
-    return (
-        f'{{"customer_id":{customer},"known":{known},"segments":[{segments}],'
-        f'"user_groups":{groups}}}'
-    ).encode()
-
-
 @router.post("/evaluate", response_model=m.EvaluateOut)
 async def evaluate(body: m.EvaluateIn, request: Request) -> Response:
-    """The visitor's current segments (materialized and real-time) and user groups.
-    Without ``customer_id`` (an anonymous visitor) only real-time segments that read
-    nothing but the request context and cart can match."""
+    """What the visitor sees: their current segments (materialized and real-time), user
+    groups and each placement's items (TARGETING.md §3, §6). Without ``customer_id`` (an
+    anonymous visitor) only audiences that read nothing but the request context and cart
+    can match. With ``explain``, every placement item that did not show is listed with
+    its reason and, for an audience, the parts that were false."""
     state = _state(request)
     now = state.clock()
-    context = _context(body)
-    evaluator = state.evaluator
-    result = evaluator.evaluate_cached(body.customer_id, context, now)
+    ask = to_request(body)
+    targeting = state.targeting
+    result = targeting.answer_cached(ask, now)
     if result is None:
 
-        def run() -> Evaluation:
+        def run() -> TargetingAnswer:
             store = state.pool.acquire()
             try:
-                return evaluator.evaluate(store, body.customer_id, context, now)
+                return targeting.answer(store, ask, now)
             finally:
                 state.pool.release(store)
 
         result = await anyio.to_thread.run_sync(run)
-    return Response(_evaluation_json(result), media_type="application/json")
+    return Response(result.to_json(), media_type="application/json")
 
 
 @router.get("/keys", response_model=list[m.KeyInfo])

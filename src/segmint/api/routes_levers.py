@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from segmint.api import models as m
-from segmint.api.deps import authorize, get_now, get_store
+from segmint.api.deps import app_state, authorize, get_now, get_store
 from segmint.api.problems import ApiProblem
-from segmint.services import auth
+from segmint.services import auth, codes
 from segmint.services import levers as service
 from segmint.store.base import Store
 from segmint.targeting.model import LeverKind
@@ -54,9 +55,7 @@ def who(key: auth.ApiKey) -> str:
 
 
 def _invalidate(request: Request) -> None:
-    targeting = getattr(request.app.state, "targeting", None)
-    if targeting is not None:
-        targeting.invalidate()
+    app_state(request).targeting.invalidate()
 
 
 def _if_match(request: Request) -> int | None:
@@ -176,3 +175,47 @@ def _resource(kind: LeverKind, path: str) -> None:
 
 for _path, _kind in RESOURCES.items():
     _resource(_kind, _path)
+
+
+# ---- promo codes ---------------------------------------------------------------------------
+
+
+class CodesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    count: int | None = Field(default=None, ge=1, le=codes.MAX_COUNT)
+    prefix: str = Field(default="", max_length=20)
+    length: int = Field(default=10, ge=6, le=32)
+    uses: int | None = Field(default=1, ge=1, description="null: no limit per code")
+    segment: str | None = Field(default=None, description="one code per member, bound to them")
+
+
+@router.get("/promotions/{code}/codes")
+def list_codes(code: Code, store: StoreDep) -> list[dict[str, Any]]:
+    """The promotion's codes (listed and generated) with their uses so far."""
+    return [
+        {
+            "code": c.code,
+            "origin": "listed" if c.listed else "generated",
+            "uses": c.uses,
+            "used": c.used,
+            "customer_id": c.customer_id,
+        }
+        for c in codes.list_codes(store, code)
+    ]
+
+
+@router.post("/promotions/{code}/codes", status_code=201)
+def generate_codes(code: Code, body: CodesIn, store: StoreDep, now: NowDep) -> list[dict[str, Any]]:
+    """Generate unique codes for a code promotion (or one per member of ``segment``)."""
+    made = codes.generate_codes(
+        store,
+        code,
+        now,
+        count=body.count,
+        prefix=body.prefix,
+        length=body.length,
+        uses=body.uses,
+        segment=body.segment,
+    )
+    return [{"code": c.code, "uses": c.uses, "customer_id": c.customer_id} for c in made]

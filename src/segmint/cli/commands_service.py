@@ -261,6 +261,7 @@ def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
         if segments_service.find_segment(store, definition.code) is None:
             segments_service.create_segment(store, definition, now)
             created.append(definition.code)
+    demo_data.apply_demo_levers(store, now)
     password = secrets.token_urlsafe(12)
     if auth.find_user(store, DEMO_USER) is None:
         auth.create_user(store, DEMO_USER, password, now, role="admin")

@@ -119,9 +119,11 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
+        commands_codes,
         commands_customers,
         commands_data,
         commands_demo,
+        commands_evaluate,
         commands_levers,
         commands_membership,
         commands_rules,
@@ -130,9 +132,11 @@ def _register() -> None:
     )
 
     modules = (
+        commands_codes,
         commands_customers,
         commands_data,
         commands_demo,
+        commands_evaluate,
         commands_levers,
         commands_rules,
         commands_segments,

@@ -89,6 +89,7 @@ SPECS: dict[str, dict[str, Col]] = {
         "brand": _S,
         "category": _S,
         "unit_price": Col(T.MONEY),
+        "min_price": Col(T.MONEY),
     },
     "accounts": {"id": _R, "name": _S, "created_at": _TS},
 }

@@ -8,6 +8,7 @@ so importing it costs nothing.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -51,3 +52,26 @@ def load_synthetic(
     from segmint.demo.synthetic import load_synthetic as load
 
     return load(store, customers, orders, events, seed, progress=progress)
+
+
+def demo_targeting_document() -> dict[str, Any]:
+    """The demo's targeting document (``segmint/demo/targeting.yaml``): placements over
+    the demo segments, as the seeds describe them."""
+    from importlib.resources import files
+
+    from segmint.targeting.document import load_text
+
+    text = files("segmint.demo").joinpath("targeting.yaml").read_text(encoding="utf-8")
+    data: dict[str, Any] = load_text(text, "targeting.yaml")
+    return data
+
+
+def apply_demo_levers(store: Store, now: dt.datetime) -> int:
+    """Apply the demo's targeting document when the store has no levers yet (a merchant's
+    own levers are never overwritten); how many levers were written."""
+    from segmint.services import levers
+
+    if levers.list_levers(store):
+        return 0
+    report = levers.apply_document(store, demo_targeting_document(), now, who="demo")
+    return len(report.changes)

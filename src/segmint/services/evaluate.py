@@ -93,6 +93,8 @@ class Catalog:
     realtime: list[RealtimeSegment]  # in dependency order
     reads_profile: bool
     built_at: float
+    # real-time segments that read only the request: an anonymous visitor can be in them
+    anonymous_segments: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -168,6 +170,8 @@ class Evaluation:
     segments: list[MatchedSegment]
     user_groups: list[GroupSource]
     user_groups_json: list[str] = field(default_factory=list, repr=False)
+    # the known customer's stored profile, when it was loaded (levers' audiences read it)
+    profile: Profile | None = field(default=None, compare=False, repr=False)
 
 
 def _build_catalog(store: Store) -> Catalog:
@@ -224,6 +228,7 @@ def _build_catalog(store: Store) -> Catalog:
         realtime=ordered,
         reads_profile=any(r.reads_profile for r in ordered),
         built_at=time.monotonic(),
+        anonymous_segments=frozenset(r.definition.code for r in ordered if not r.needs_customer),
     )
 
 
@@ -291,11 +296,14 @@ class Evaluator:
                     self._catalog = catalog
         return catalog
 
-    def customer(self, store: Store, customer_id: str, catalog: Catalog) -> CustomerState:
+    def customer(
+        self, store: Store, customer_id: str, catalog: Catalog, full_profile: bool = False
+    ) -> CustomerState:
+        full = catalog.reads_profile or full_profile
         state = self.cached_customer(customer_id)
-        if state is None or (catalog.reads_profile and state.exists and state.profile is None):
+        if state is None or (full and state.exists and state.profile is None):
             generation = self._generation
-            state = _load_customer(store, customer_id, catalog.reads_profile)
+            state = _load_customer(store, customer_id, full)
             with self._lock:
                 if generation == self._generation:
                     self._customers[customer_id] = state
@@ -312,25 +320,36 @@ class Evaluator:
         customer_id: str | None,
         context: RequestContext,
         now: dt.datetime,
+        full_profile: bool = False,
     ) -> Evaluation:
         """The visitor's targetable segments (materialized memberships and matching
         real-time segments) and effective user groups, reading the store only for
-        what the caches lack."""
+        what the caches lack. ``full_profile``: also load the known customer's stored
+        profile (the levers' audiences read it)."""
         catalog = self.catalog(store)
-        state = None if customer_id is None else self.customer(store, customer_id, catalog)
+        state = (
+            None
+            if customer_id is None
+            else self.customer(store, customer_id, catalog, full_profile)
+        )
         return _evaluate(catalog, customer_id, state, context, now)
 
     def evaluate_cached(
-        self, customer_id: str | None, context: RequestContext, now: dt.datetime
+        self,
+        customer_id: str | None,
+        context: RequestContext,
+        now: dt.datetime,
+        full_profile: bool = False,
     ) -> Evaluation | None:
         """:meth:`evaluate` from the caches alone, or None when they lack something."""
         catalog = self.cached_catalog()
         if catalog is None:
             return None
         state = None
+        full = catalog.reads_profile or full_profile
         if customer_id is not None:
             state = self.cached_customer(customer_id)
-            if state is None or (catalog.reads_profile and state.exists and state.profile is None):
+            if state is None or (full and state.exists and state.profile is None):
                 return None
         return _evaluate(catalog, customer_id, state, context, now)
 
@@ -402,6 +421,7 @@ def _evaluate(
         segments=matched,
         user_groups=[groups[k][0] for k in sorted(groups)],
         user_groups_json=[groups[k][1] for k in sorted(groups)],
+        profile=state.profile if state is not None and known else None,
     )
 
 

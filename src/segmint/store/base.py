@@ -249,6 +249,10 @@ class Store(abc.ABC):
             self._lock_depth = 0
             self._release_writer()
 
+    def lock_keys(self, space: int, keys: Sequence[str]) -> None:  # noqa: B027
+        """Hold a lock on each key (in this order) until the transaction ends; a no-op where
+        one connection writes (DuckDB)."""
+
     def _acquire_writer(self) -> None:  # noqa: B027 - a no-op unless the store has writers
         """Block until this connection holds the writer lock."""
 

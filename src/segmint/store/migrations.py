@@ -311,6 +311,11 @@ MIGRATIONS: list[Migration] = [
     Migration(8, "DuckDB: memberships and history without primary keys", _v8),
     Migration(9, "membership outbox: touched customers committed with their data", _v9),
     Migration(10, "targeting: levers and their versions", migrations_targeting.v10_levers),
+    Migration(
+        11,
+        "targeting: promo codes, checkouts, redemptions; products.min_price",
+        migrations_targeting.v11_redemptions,
+    ),
 ]
 
 

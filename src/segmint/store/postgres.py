@@ -134,6 +134,14 @@ class PostgresStore(Store):
         # released by the server when a killed writer's connection goes away.
         self._run("SELECT pg_advisory_lock(%(k)s)", {"k": WRITER_LOCK})
 
+    def lock_keys(self, space: int, keys: Sequence[str]) -> None:
+        # Transaction-scoped advisory locks: released at commit or rollback, and by the
+        # server when the connection dies. hashtext collisions only serialize a little more.
+        for key in keys:
+            self._run(
+                "SELECT pg_advisory_xact_lock(%(s)s, hashtext(%(k)s))", {"s": space, "k": key}
+            )
+
     def _release_writer(self) -> None:
         conn = self._conn
         if conn is not None and not conn.closed and not conn.broken:
