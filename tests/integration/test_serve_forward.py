@@ -6,6 +6,7 @@ file is ignored and replaced."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -190,3 +191,75 @@ def test_free_again_after_a_clean_stop_and_a_stale_file_after_kill(db: Path) -> 
         assert f"pid {again.pid}" in err and "through its API" in err
     finally:
         stop(again)
+
+
+LEVERS = {
+    "promotions": [
+        {
+            "code": "summer",
+            "trigger": "code",
+            "codes": ["SUMMER10"],
+            "benefit": {"type": "order", "percentage": "10"},
+        }
+    ],
+    "placements": [
+        {
+            "code": "home",
+            "type": "news_feed",
+            "items": [
+                {"code": "big-news", "audience": "IN SEGMENT 'big'", "content": {"t": "Big"}},
+                {"code": "all", "audience": None, "content": {"t": "News"}},
+            ],
+        }
+    ],
+}
+
+
+def test_levers_evaluate_and_codes_go_through_the_server(
+    served: tuple[Path, runtime.ServeRuntime, dict[str, str]],
+) -> None:
+    db, held, h = served
+    env = {"SEGMINT_NOW": NOW}
+    folder = db.parent
+    (folder / "levers.json").write_text(json.dumps(LEVERS))
+    assert cli_run(db, "import", "orders", str(folder / "orders.csv"), env=env)[0] == 0
+    assert cli_run(db, "segments", "create", "big", "--name", "Big", "--rule", RULE)[0] == 0
+    document = str(folder / "levers.json")
+    code, out, _ = cli_run(db, "levers", "apply", document, "--dry-run", "--format", "table")
+    assert code == 0 and "Dry run: would create 2" in out
+    assert not any(api(held, h, "GET", "/v1/levers").values())  # nothing written
+    code, out, _ = cli_run(db, "levers", "apply", document, "--format", "table")
+    assert code == 0 and "levers created 2, updated 0, deleted 0; 0 unchanged" in out
+    assert [p["code"] for p in api(held, h, "GET", "/v1/placements")] == ["home"]
+    code, out, _ = cli_run(db, "levers", "list", "--format", "csv")
+    assert code == 0 and out.splitlines()[1:] == [
+        line for line in out.splitlines()[1:] if line.endswith(",key:cli")
+    ]
+    assert [line.split(",")[:2] for line in out.splitlines()[1:]] == [
+        ["placements", "home"],
+        ["promotions", "summer"],
+    ]
+    code, out, _ = cli_run(db, "levers", "export")
+    assert code == 0 and json.loads(out)["placements"][0]["code"] == "home"
+    bad = {"promotions": [{"code": "x", "benefit": {"type": "order", "percentage": "150"}}]}
+    (folder / "bad.json").write_text(json.dumps(bad))
+    args = ["--db", str(db), "levers", "apply", str(folder / "bad.json")]
+    refused = CliRunner().invoke(cli, args)
+    assert refused.exit_code == 2 and "promotions[0].benefit.percentage" in refused.stderr
+
+    (folder / "req.jsonl").write_text('{"customer_id": "c1"}\n{"customer_id": "c2"}\n')
+    code, out, _ = cli_run(db, "evaluate", "--request", str(folder / "req.jsonl"), env=env)
+    assert code == 0
+    answers = [json.loads(line) for line in out.splitlines()]
+    for answer, customer in zip(answers, ("c1", "c2"), strict=True):
+        direct = api(held, h, "POST", "/v1/evaluate", json={"customer_id": customer})
+        assert answer == direct
+    assert sorted(i["item"] for i in answers[0]["placements"]["home"]) == ["all", "big-news"]
+    assert [i["item"] for i in answers[1]["placements"]["home"]] == ["all"]
+
+    code, out, _ = cli_run(db, "codes", "generate", "summer", "--count", "3", "--prefix", "S-")
+    assert code == 0 and len(out.splitlines()) == 4
+    listed = api(held, h, "GET", "/v1/promotions/summer/codes")
+    assert {c["code"] for c in listed} >= {line.split(",")[0] for line in out.splitlines()[1:]}
+    code, out, _ = cli_run(db, "codes", "list", "summer", "--format", "csv")
+    assert code == 0 and len(out.splitlines()) == 1 + 4  # the listed code and 3 generated

@@ -171,7 +171,7 @@ class AppState:
 
 
 #: Who the runtime file's token is: an admin, for the CLI of the same machine and user.
-LOCAL_KEY = auth.ApiKey(id="local", name="segmint serve runtime file", role="admin")
+LOCAL_KEY = auth.ApiKey(id="local", name="cli", role="admin")
 
 
 def app_state(request: Request) -> AppState:

@@ -38,10 +38,22 @@ class RemoteError(SegmintError):
     """The server refused the request: its message, with the CLI's exit status (2 for a
     rule error, as when the command runs locally)."""
 
-    def __init__(self, message: str, exit_code: int = 1, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        exit_code: int = 1,
+        status: int | None = None,
+        error: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.exit_code = exit_code
         self.status = status  # the HTTP status (None: no answer)
+        self.error = dict(error or {})  # the API's error: type, message, details
+
+    @property
+    def type(self) -> str | None:
+        kind = self.error.get("type")
+        return None if kind is None else str(kind)
 
 
 class ServedElsewhere(ConfigError):
@@ -181,7 +193,8 @@ class Server:
             payload = None
         if response.status >= 400:
             message, code = _message(response.status, payload)
-            raise RemoteError(message, code, response.status)
+            body = payload.get("error") if isinstance(payload, Mapping) else None
+            raise RemoteError(message, code, response.status, body)
         return payload
 
     def get(self, path: str, **params: Any) -> Any:
