@@ -160,8 +160,18 @@ def test_commands_go_through_the_server(
     assert f"pid {held.pid}" in err and held.url in err and "Stop the server" in err
     code, _, err = cli_run(db, "--as-of", "2030-01-01", "segments", "list")
     assert code == 1 and f"pid {held.pid}" in err and "--as-of 2030-01-01" in err
-    code, _, err = cli_run(db, "worker", env=env)
-    assert code == 1 and "runs the worker's schedule in-process" in err
+    # `segmint worker` keeps running passes, each inside the server, until interrupted.
+    command = [*SEGMINT, "--db", str(db), "worker", "--interval", "0.2"]
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    loop = subprocess.Popen(command, env={**os.environ, **env}, text=True, **pipes)
+    assert loop.stdout is not None
+    try:
+        passes = [loop.stdout.readline() for _ in range(2)]
+        assert all(line.startswith("as of 2024-05-01T00:00:00+00:00: ") for line in passes)
+    finally:
+        loop.send_signal(signal.SIGINT)
+        loop.wait(timeout=30)
+    assert loop.returncode in (0, 130)  # interrupted asleep, or mid-request
     assert api(held, h, "GET", "/v1/stats")["counts"]["customers"] == 2
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from segmint.cli.forward import ServedElsewhere
+from segmint.cli.forward import Server
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps
 from segmint.services.membership import run_worker
@@ -78,29 +78,11 @@ def worker_command(
 
     With --once, process what is due as of --as-of (default now) and exit; otherwise
     repeat every --interval seconds (the clock is then the current time) until
-    interrupted. While `segmint serve` holds a DuckDB file, --once runs one pass inside
-    the server (which, by default, runs the schedule itself)."""
+    interrupted. While `segmint serve` holds a DuckDB file, each pass runs inside the
+    server, at its clock (which, by default, runs the schedule itself too)."""
     server = app.server()
     if server is not None:
-        held = server.held
-        if not once:
-            schedule = (
-                f"it runs the worker's schedule in-process every {held.worker_interval:g} s "
-                "(GET /v1/admin/worker shows its last pass)"
-                if held.worker
-                else "it was started with --no-worker: restart it without that option to "
-                "have it run the worker's schedule"
-            )
-            raise ServedElsewhere(
-                held,
-                "worker",
-                advice=f"{schedule}; `segmint worker --once` runs one pass now through it",
-            )
-        body = {"reconcile_every_seconds": reconcile_every}
-        answer = server.post("/v1/admin/worker/run", body)
-        as_of = _iso(dt.datetime.fromisoformat(answer["as_of"].replace("Z", "+00:00")))
-        report = answer["report"]
-        click.echo(dumps(report) if as_json else summary(report, as_of))
+        _through(server, once, interval, reconcile_every, as_json)
         return
     store = app.store()
     store.require_schema()
@@ -116,6 +98,30 @@ def worker_command(
         except KeyboardInterrupt:
             return
         now = dt.datetime.now(dt.UTC)
+
+
+def _through(
+    server: Server, once: bool, interval: float, reconcile_every: float | None, as_json: bool
+) -> None:
+    """The passes run by the server holding the database (``POST /v1/admin/worker/run``)."""
+    held = server.held
+    if not once and held.worker:
+        click.echo(
+            f"segmint: the server also runs the worker's schedule every "
+            f"{held.worker_interval:g} s (GET /v1/admin/worker shows its last pass)",
+            err=True,
+        )
+    while True:
+        answer = server.post("/v1/admin/worker/run", {"reconcile_every_seconds": reconcile_every})
+        as_of = _iso(dt.datetime.fromisoformat(answer["as_of"].replace("Z", "+00:00")))
+        report = answer["report"]
+        click.echo(dumps(report) if as_json else summary(report, as_of))
+        if once:
+            return
+        try:
+            time.sleep(interval)
+        except KeyboardInterrupt:
+            return
 
 
 COMMANDS: list[click.Command] = [worker_command]
