@@ -57,3 +57,21 @@ def store_may_exist(url: str) -> bool:
     if path.startswith("/./"):
         path = path[1:]
     return path in (":memory:", "/:memory:") or Path(path).exists()
+
+
+def duckdb_path(url: str) -> str | None:
+    """The file a DuckDB URL names (as ``open_store`` opens it); None for PostgreSQL,
+    ``:memory:`` and what is not a DuckDB URL."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return None
+    if url.startswith("duckdb://"):
+        path = url.removeprefix("duckdb://")
+        if path.startswith("/./") or path.startswith("/:memory:"):
+            path = path[1:]
+    elif url.endswith(".duckdb"):
+        path = str(Path(url))
+    else:
+        return None
+    if not path or path == ":memory:":
+        return None
+    return path

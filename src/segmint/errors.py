@@ -11,7 +11,8 @@ each class to one HTTP status. Anything else escaping is a bug.
     │   └── RuleLimitError   a rule over the length or nesting limits
     ├── CompileError         a valid rule a target cannot run (e.g. real-time in SQL)
     ├── StoreError           the database refused or is unreachable
-    │   └── SchemaError      the database's schema is missing or newer than this code
+    │   ├── SchemaError      the database's schema is missing or newer than this code
+    │   └── StoreLocked      another process holds the DuckDB file (``pid`` if known)
     ├── ImportError_         a file refused whole (lists the bad rows)
     └── NotFoundError        a named thing (customer, segment) does not exist
 """
@@ -128,6 +129,16 @@ class StoreError(SegmintError):
 
 class SchemaError(StoreError):
     """The database has no segmint schema, or one newer than this version understands."""
+
+
+class StoreLocked(StoreError):
+    """Another process holds the embedded database file for writing (DuckDB allows one
+    process per file); ``pid`` is that process when DuckDB names it."""
+
+    def __init__(self, message: str, path: str, pid: int | None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.pid = pid
 
 
 @dataclass(frozen=True)

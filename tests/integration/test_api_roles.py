@@ -89,6 +89,26 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
             200,
         ),
         ("POST", "/v1/evaluate"): ("/v1/evaluate", {"customer_id": "c1"}, 200),
+        ("GET", "/v1/users"): ("/v1/users", None, 200),
+        ("POST", "/v1/users"): ("/v1/users", {"username": f"u{n}", "password": "long enough"}, 201),
+        ("GET", "/v1/admin/worker"): ("/v1/admin/worker", None, 200),
+        ("POST", "/v1/admin/worker/run"): ("/v1/admin/worker/run", {}, 200),
+        ("GET", "/v1/stats"): ("/v1/stats", None, 200),
+        ("GET", "/v1/rules/schema"): ("/v1/rules/schema", None, 200),
+        # file imports: the body is the file (bytes)
+        ("POST", "/v1/customers/import"): ("/v1/customers/import?source=c.csv", b"id\nc9\n", 200),
+        ("POST", "/v1/orders/import"): (
+            "/v1/orders/import?format=csv",
+            f"order_id,customer_id,placed_at\nf{n},c1,2024-04-01T00:00:00Z\n".encode(),
+            200,
+        ),
+        ("POST", "/v1/events/import"): (
+            "/v1/events/import?format=csv",
+            b"customer_id,type,at\nc1,view,2024-04-01T00:00:00Z\n",
+            200,
+        ),
+        ("POST", "/v1/products/import"): ("/v1/products/import?source=p.csv", b"sku\np9\n", 200),
+        ("POST", "/v1/accounts/import"): ("/v1/accounts/import?source=a.csv", b"id\na9\n", 200),
         ("GET", "/v1/levers"): ("/v1/levers", None, 200),
         ("PUT", "/v1/levers"): ("/v1/levers?dry_run=true", {"promotions": [_promo("d")]}, 200),
         ("GET", "/v1/promotions/{code}/codes"): ("/v1/promotions/nosuch/codes", None, 404),
@@ -159,7 +179,10 @@ def test_role_matrix(setup: tuple[TestClient, dict[str, str]]) -> None:
         for who, make_headers in headers.items():
             url, body, ok_status = _call(method, path)
             expected = (ok_status if who in allowed else 403) if who in ROLES else 401
-            response = client.request(method, url, json=body, headers=make_headers())
+            if isinstance(body, bytes):
+                response = client.request(method, url, content=body, headers=make_headers())
+            else:
+                response = client.request(method, url, json=body, headers=make_headers())
             if response.status_code != expected:
                 failures.append(f"{method} {url} as {who}: {response.status_code} != {expected}")
             if expected in (401, 403):

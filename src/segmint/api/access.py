@@ -12,10 +12,15 @@ ANY_KEY = frozenset({"admin", "marketer", "ingest", "storefront"})
 #: (method, path template) -> roles allowed. A route missing here is refused to everyone.
 ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/health"): ANY_KEY,
-    # keys
+    # keys, web users, the in-process worker, row counts
     ("GET", "/v1/keys"): ADMIN,
     ("POST", "/v1/keys"): ADMIN,
     ("DELETE", "/v1/keys/{key_id}"): ADMIN,
+    ("GET", "/v1/users"): ADMIN,
+    ("POST", "/v1/users"): ADMIN,
+    ("GET", "/v1/admin/worker"): ADMIN,
+    ("POST", "/v1/admin/worker/run"): ADMIN,
+    ("GET", "/v1/stats"): MARKETER,
     # customers: read by marketers, written by ingestion
     ("GET", "/v1/customers"): MARKETER,
     ("GET", "/v1/customers/{customer_id}"): MARKETER,
@@ -32,6 +37,12 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/events/batch"): INGEST,
     ("POST", "/v1/products/batch"): ADMIN,  # catalog data: not "customers, orders, events"
     ("POST", "/v1/accounts/batch"): ADMIN,
+    # whole files, as `segmint import` takes them
+    ("POST", "/v1/customers/import"): INGEST,
+    ("POST", "/v1/orders/import"): INGEST,
+    ("POST", "/v1/events/import"): INGEST,
+    ("POST", "/v1/products/import"): ADMIN,
+    ("POST", "/v1/accounts/import"): ADMIN,
     # segments
     ("GET", "/v1/segments"): MARKETER,
     ("POST", "/v1/segments"): MARKETER,
@@ -47,6 +58,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/v1/changes"): MARKETER,
     # rules
     ("POST", "/v1/rules/check"): MARKETER,
+    ("GET", "/v1/rules/schema"): MARKETER,
     ("POST", "/v1/rules/match"): MARKETER,
     ("POST", "/v1/explain"): MARKETER,
     # targeting

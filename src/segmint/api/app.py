@@ -8,19 +8,40 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from segmint import runtime
 from segmint.api import problems
 from segmint.api.deps import AppState, StorePool
 from segmint.api.problems import ApiProblem
+from segmint.api.worker import InProcessWorker, WorkerSettings
 from segmint.clock import parse_instant
 
 #: A request body may take at most this long to arrive in full (a slow client gets 408).
 BODY_TIMEOUT_SECONDS = 30.0
+#: File imports (``POST /v1/{kind}/import``) take whole files: up to this size, within
+#: this time (their bodies go to a temporary file before a store is taken).
+UPLOAD_MAX_BYTES = 4 * 1024**3
+UPLOAD_TIMEOUT_SECONDS = 3600.0
+
+
+def is_upload(path: str) -> bool:
+    return path.startswith("/v1/") and path.endswith("/import")
+
+
+@dataclass(frozen=True)
+class ServeInfo:
+    """What ``segmint serve`` tells the app about itself, for the runtime file: the URL a
+    local client reaches it at, and its fixed evaluation instant (None: the current time)."""
+
+    url: str
+    as_of: dt.datetime | None = None
 
 
 def env_clock() -> Callable[[], dt.datetime]:
@@ -37,15 +58,27 @@ class BodyLimit:
     else as soon as the streamed bytes exceed it (chunked uploads); and bodies that take
     longer than ``timeout`` seconds to arrive with 408."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        timeout: float,
+        upload_max_bytes: int = UPLOAD_MAX_BYTES,
+        upload_timeout: float = UPLOAD_TIMEOUT_SECONDS,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.upload_max_bytes = upload_max_bytes
+        self.upload_timeout = upload_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        upload = is_upload(scope.get("path", ""))
+        max_bytes = self.upload_max_bytes if upload else self.max_bytes
+        timeout = self.upload_timeout if upload else self.timeout
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -53,12 +86,12 @@ class BodyLimit:
                 except ValueError:
                     await _send_error(send, 400, "MalformedRequest", "bad Content-Length")
                     return
-                if declared > self.max_bytes:
-                    await _send_error(send, 413, "PayloadTooLarge", self._too_large())
+                if declared > max_bytes:
+                    await _send_error(send, 413, "PayloadTooLarge", self._too_large(max_bytes))
                     return
         received = 0
         done = False
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
 
         async def limited() -> Message:
             nonlocal received, done
@@ -73,15 +106,16 @@ class BodyLimit:
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise ApiProblem(413, "PayloadTooLarge", self._too_large())
+                if received > max_bytes:
+                    raise ApiProblem(413, "PayloadTooLarge", self._too_large(max_bytes))
                 done = not message.get("more_body", False)
             return message
 
         await self.app(scope, limited, send)
 
-    def _too_large(self) -> str:
-        return f"the body is larger than {self.max_bytes} bytes"
+    @staticmethod
+    def _too_large(max_bytes: int) -> str:
+        return f"the body is larger than {max_bytes} bytes"
 
 
 class InvalidateAfterPageWrites:
@@ -129,18 +163,41 @@ def create_app(
     max_body_bytes: int = 1_048_576,
     pool_size: int = 4,
     body_timeout: float = BODY_TIMEOUT_SECONDS,
+    upload_max_bytes: int = UPLOAD_MAX_BYTES,
+    worker: WorkerSettings | None = None,
+    serve: ServeInfo | None = None,
 ) -> FastAPI:
     """The app over the database at ``db_url``: the JSON API under ``/v1``, the admin
     pages at ``/``, OpenAPI at ``/openapi.json``. ``clock`` gives the evaluation instant
-    (default: ``SEGMINT_NOW`` if set, else the current time)."""
+    (default: ``SEGMINT_NOW`` if set, else the current time). ``worker`` runs the
+    worker's schedule in-process while the app runs (api/worker.py; default: only on
+    demand, ``POST /v1/admin/worker/run``). ``serve`` (given by ``segmint serve``) makes
+    the app hold a DuckDB file from startup and write its runtime file next to it
+    (segmint/runtime.py) until shutdown."""
     state = AppState(pool=StorePool(db_url, size=pool_size), clock=clock or env_clock())
+    state.worker = InProcessWorker(state, worker or WorkerSettings())
+    runtime_file = runtime.runtime_path(db_url) if serve is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> Any:
-        yield
-        # Release the connections; the pool reopens them if the app is started again
-        # (test clients run the lifespan once per client).
-        state.pool.discard_idle()
+        if serve is not None:
+            # Hold the database from the start: with DuckDB, no other process can then
+            # take the file between startup and the first request.
+            await anyio.to_thread.run_sync(lambda: state.pool.release(state.pool.acquire()))
+        if runtime_file is not None and serve is not None:
+            _write_runtime(state, runtime_file, serve, db_url)
+        assert state.worker is not None
+        state.worker.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(state.worker.stop)
+            if runtime_file is not None:
+                runtime.remove(runtime_file, os.getpid())
+                state.local_key_hash = None
+            # Release the connections; the pool reopens them if the app is started again
+            # (test clients run the lifespan once per client).
+            state.pool.discard_idle()
 
     app = FastAPI(
         title="segmint",
@@ -152,15 +209,44 @@ def create_app(
     problems.install(app)
 
     from segmint.api.routes import router
+    from segmint.api.routes_admin import router as admin_router
     from segmint.api.routes_checkout import router as checkout_router
+    from segmint.api.routes_import import router as import_router
     from segmint.api.routes_levers import router as levers_router
 
     app.include_router(router)
+    app.include_router(import_router)
+    app.include_router(admin_router)
     app.include_router(levers_router)
     app.include_router(checkout_router)
     from segmint.web import routes as web_routes
 
     app.include_router(web_routes.router)
     app.add_middleware(InvalidateAfterPageWrites, state=state)
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, timeout=body_timeout)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=max_body_bytes,
+        timeout=body_timeout,
+        upload_max_bytes=upload_max_bytes,
+    )
     return app
+
+
+def _write_runtime(state: AppState, path: Path, serve: ServeInfo, db_url: str) -> None:
+    token, digest = runtime.new_token()
+    state.local_key_hash = digest
+    every = state.worker.settings if state.worker is not None else WorkerSettings()
+    as_of = serve.as_of.isoformat().replace("+00:00", "Z") if serve.as_of else None
+    info = runtime.ServeRuntime(
+        pid=os.getpid(),
+        url=serve.url,
+        token=token,
+        database=str(path)[: -len(runtime.SUFFIX)],
+        started_at=runtime.now_text(),
+        as_of=as_of,
+        worker=every.enabled,
+        worker_interval=every.interval,
+    )
+    # Any file already there is stale (its pid gone, or not the holder of the database,
+    # which this process now holds): replaced.
+    runtime.write(path, info)

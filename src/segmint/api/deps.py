@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import anyio.to_thread
 from fastapi import Depends, Request
@@ -29,6 +30,9 @@ from segmint.services import auth
 from segmint.services.evaluate import Evaluator
 from segmint.services.targeting import Targeting
 from segmint.store.base import Store
+
+if TYPE_CHECKING:
+    from segmint.api.worker import InProcessWorker
 
 #: How long a verified API key is trusted without asking the database again. A key
 #: revoked through the API is dropped at once; one revoked by the CLI in another process
@@ -144,6 +148,18 @@ class AppState:
     evaluator: Evaluator = field(default_factory=Evaluator)
     targeting: Targeting = field(init=False)
     key_cache: dict[str, tuple[auth.ApiKey, float]] = field(default_factory=dict)
+    #: The worker's schedule run in-process (api/worker.py), set by create_app.
+    worker: InProcessWorker | None = None
+    #: SHA-256 of the local admin token written to the runtime file (segmint/runtime.py)
+    #: while ``segmint serve`` runs; None otherwise.
+    local_key_hash: str | None = None
+
+    def local_key(self, digest: str) -> auth.ApiKey | None:
+        """The admin identity of the runtime file's token, if ``digest`` is its hash."""
+        expected = self.local_key_hash
+        if expected is not None and hmac.compare_digest(digest, expected):
+            return LOCAL_KEY
+        return None
 
     def __post_init__(self) -> None:
         self.targeting = Targeting(self.evaluator)
@@ -152,6 +168,10 @@ class AppState:
         for digest, (key, _) in list(self.key_cache.items()):
             if key.id == key_id:
                 self.key_cache.pop(digest, None)
+
+
+#: Who the runtime file's token is: an admin, for the CLI of the same machine and user.
+LOCAL_KEY = auth.ApiKey(id="local", name="cli", role="admin")
 
 
 def app_state(request: Request) -> AppState:
@@ -209,8 +229,10 @@ async def authorize(
     state = app_state(request)
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
     cached = state.key_cache.get(digest)
-    key: auth.ApiKey | None
-    if cached is not None and time.monotonic() - cached[1] < KEY_CACHE_SECONDS:
+    key: auth.ApiKey | None = state.local_key(digest)
+    if key is not None:
+        pass
+    elif cached is not None and time.monotonic() - cached[1] < KEY_CACHE_SECONDS:
         key = cached[0]
     else:
         now = state.clock()

@@ -383,6 +383,12 @@ class RuleChecked(BaseModel):
 class MatchIn(Strict):
     rule: Annotated[str, StringConstraints(max_length=10_000)]
     limit: Annotated[int, Field(ge=0, le=100_000)] = 1000
+    offset: Annotated[int, Field(ge=0, le=100_000_000)] = Field(
+        default=0, description="skip this many of the sorted ids (pages of a large answer)"
+    )
+    engine: Literal["sql", "python"] = Field(
+        default="sql", description="the SQL engine, or the Python engine (its oracle)"
+    )
 
 
 class MatchOut(BaseModel):

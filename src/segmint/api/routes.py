@@ -467,7 +467,7 @@ def delete_segment(code: Code, request: Request, store: StoreDep, now: NowDep) -
 def segment_members(
     code: Code,
     store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     after: Annotated[str | None, Query(max_length=200, description="cursor")] = None,
     q: Annotated[str | None, Query(max_length=200, description="id contains")] = None,
@@ -548,8 +548,10 @@ def check_rule(body: m.RuleIn, store: StoreDep) -> m.RuleChecked:
 
 @router.post("/rules/match", response_model=m.MatchOut)
 def match_rule(body: m.MatchIn, store: StoreDep, now: NowDep) -> m.MatchOut:
-    result = rules_service.match(store, body.rule, now)
-    return m.MatchOut(count=result.count, customers=result.customers[: body.limit])
+    """Who matches the rule now: the count, and the sorted ids from ``offset``."""
+    result = rules_service.match(store, body.rule, now, body.engine)
+    page = result.customers[body.offset : body.offset + body.limit]
+    return m.MatchOut(count=result.count, customers=page)
 
 
 @router.post("/explain", response_model=m.ExplainOut)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -45,23 +47,35 @@ def generate_command(
     output: Path | None,
 ) -> None:
     """Generate unique codes (CSV out: code, promotion, uses, customer_id)."""
-    made = service.generate_codes(
-        app.store(),
-        promotion,
-        app.now,
-        count=count,
-        prefix=prefix,
-        length=length,
-        uses=None if unlimited else uses,
-        segment=segment,
-    )
+    server = app.server()
+    made: list[tuple[str, Any, str | None]]
+    if server is not None:
+        body = {
+            "count": count,
+            "prefix": prefix,
+            "length": length,
+            "uses": None if unlimited else uses,
+            "segment": segment,
+        }
+        answer = server.post(_path(promotion), body)
+        made = [(c["code"], c["uses"], c["customer_id"]) for c in answer]
+    else:
+        generated = service.generate_codes(
+            app.store(),
+            promotion,
+            app.now,
+            count=count,
+            prefix=prefix,
+            length=length,
+            uses=None if unlimited else uses,
+            segment=segment,
+        )
+        made = [(c.code, c.uses, c.customer_id) for c in generated]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["code", "promotion", "uses", "customer_id"])
-    for c in made:
-        writer.writerow(
-            [c.code, c.promotion, "" if c.uses is None else c.uses, c.customer_id or ""]
-        )
+    for code, limit, customer in made:
+        writer.writerow([code, promotion, "" if limit is None else limit, customer or ""])
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:
@@ -75,12 +89,23 @@ def generate_command(
 @pass_app
 def list_command(app: AppContext, promotion: str, fmt: str | None) -> None:
     """The promotion's codes (listed and generated) with their uses so far."""
-    rows = [
-        (c.code, "listed" if c.listed else "generated", c.uses, c.used, c.customer_id)
-        for c in service.list_codes(app.store(), promotion)
-    ]
+    server = app.server()
+    if server is not None:
+        rows = [
+            (c["code"], c["origin"], c["uses"], c["used"], c["customer_id"])
+            for c in server.get(_path(promotion))
+        ]
+    else:
+        rows = [
+            (c.code, "listed" if c.listed else "generated", c.uses, c.used, c.customer_id)
+            for c in service.list_codes(app.store(), promotion)
+        ]
     columns = ["code", "origin", "uses", "used", "customer_id"]
     click.echo(render_rows(columns, rows, resolve_format(fmt)))
+
+
+def _path(promotion: str) -> str:
+    return f"/v1/promotions/{quote(promotion, safe='')}/codes"
 
 
 COMMANDS = [codes_group]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from segmint.cli.forward import Server
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_mapping, resolve_format
-from segmint.errors import ConfigError
+from segmint.errors import ConfigError, ImportError_
 from segmint.importing import FORMATS, KINDS
+from segmint.importing.reader import detect_format
 from segmint.services.ingest import import_and_update
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -24,6 +27,11 @@ def _format_option() -> Callable[[_F], _F]:
 @pass_app
 def init_command(app: AppContext) -> None:
     """Create the database schema, or upgrade an older one in place (safe to repeat)."""
+    server = app.server()
+    if server is not None:
+        # `segmint serve` created or upgraded the schema when it started.
+        click.echo(f"schema version {server.get('/v1/stats')['schema_version']} is up to date")
+        return
     store = app.store()
     before = store.schema_version()
     version = store.init()
@@ -86,22 +94,58 @@ def import_command(
 
     All or nothing: a file with any bad row is refused whole, listing the rows."""
     mapping = _parse_mapping(maps)
+    server = app.server()
+    if server is not None:
+        # The whole file goes to the server, which imports it as below (one transaction).
+        sent = import_through(server, kind, file, fmt, mapping, date_format)
+        _echo_import(sent["report"], sent["memberships"], sent["summary"], as_json)
+        return
     store = app.store()
     store.require_schema()
     # Imports then re-evaluates the touched customers' memberships (services/ingest.py).
     report, update = import_and_update(
         store, kind, file, app.now, fmt=fmt, mapping=mapping, date_format=date_format
     )
+    _echo_import(report.to_dict(), update.to_dict(), report.summary(), as_json)
+
+
+def _echo_import(
+    report: dict[str, Any], update: dict[str, Any], summary: str, as_json: bool
+) -> None:
     if as_json:
-        click.echo(dumps({**report.to_dict(), "memberships": update.to_dict()}))
-    else:
-        click.echo(report.summary())
-        if update.segments:
-            click.echo(
-                f"  memberships: {update.customers} customers re-evaluated in "
-                f"{len(update.segments)} segments, {update.entered} entered, "
-                f"{update.exited} exited"
-            )
+        click.echo(dumps({**report, "memberships": update}))
+        return
+    click.echo(summary)
+    if update["segments"]:
+        click.echo(
+            f"  memberships: {update['customers']} customers re-evaluated in "
+            f"{len(update['segments'])} segments, {update['entered']} entered, "
+            f"{update['exited']} exited"
+        )
+
+
+def import_through(
+    server: Server,
+    kind: str,
+    file: str,
+    fmt: str | None,
+    mapping: dict[str, str],
+    date_format: str | None,
+) -> dict[str, Any]:
+    """``POST /v1/{kind}/import`` with the file as the body (the server's answer)."""
+    if not Path(file).is_file():
+        raise ImportError_(file, [], 0, note="no such file")
+    params: list[tuple[str, Any]] = [
+        ("format", detect_format(file, fmt)),
+        ("source", file),
+        ("date_format", date_format),
+        *(("map", f"{src}={dst}") for src, dst in mapping.items()),
+    ]
+    with open(file, "rb") as body:
+        answer: dict[str, Any] = server.request(
+            "POST", f"/v1/{kind}/import", params=params, file=body
+        )
+    return answer
 
 
 @click.command("stats")
@@ -109,9 +153,14 @@ def import_command(
 @pass_app
 def stats_command(app: AppContext, fmt: str | None) -> None:
     """Row counts: customers, orders, lines, events, products, accounts, …"""
-    store = app.store()
-    store.require_schema()
-    click.echo(render_mapping(dict(store.stats()), resolve_format(fmt)))
+    server = app.server()
+    if server is not None:
+        counts = dict(server.get("/v1/stats")["counts"])
+    else:
+        store = app.store()
+        store.require_schema()
+        counts = dict(store.stats())
+    click.echo(render_mapping(counts, resolve_format(fmt)))
 
 
 COMMANDS: list[click.Command] = [init_command, import_command, stats_command]

@@ -13,7 +13,7 @@ from segmint.cli.main import AppContext, pass_app
 from segmint.errors import ConfigError
 from segmint.services.evaluate import Evaluator
 from segmint.services.evaluate_request import read_request
-from segmint.services.targeting import Targeting, TargetingAnswer
+from segmint.services.targeting import Targeting
 
 
 def _requests(text: str, name: str) -> tuple[list[tuple[str, Any]], bool]:
@@ -37,19 +37,19 @@ def _requests(text: str, name: str) -> tuple[list[tuple[str, Any]], bool]:
     return found, True
 
 
-def _table(answer: TargetingAnswer) -> str:
-    e = answer.evaluation
-    who = f"customer {e.customer_id}" if e.customer_id else "anonymous visitor"
+def _table(answer: dict[str, Any]) -> str:
+    """An answer document (``TargetingAnswer.to_dict``, or the API's) as lines."""
+    who = f"customer {answer['customer_id']}" if answer["customer_id"] else "anonymous visitor"
     lines = [
-        f"{who} ({'known' if e.known else 'not known'}) as of "
-        + answer.as_of.isoformat().replace("+00:00", "Z"),
-        "segments: " + (", ".join(s.code for s in e.segments) or "(none)"),
-        "user groups: " + (", ".join(g.group for g in e.user_groups) or "(none)"),
+        f"{who} ({'known' if answer['known'] else 'not known'}) as of {answer['as_of']}",
+        "segments: " + (", ".join(s["code"] for s in answer["segments"]) or "(none)"),
+        "user groups: " + (", ".join(g["group"] for g in answer["user_groups"]) or "(none)"),
     ]
-    for p in answer.placements:
-        shown = ", ".join(p.shown) or "(nothing)"
-        lines.append(f"placement {p.code}: {shown}")
-        for r in p.rejected:
+    rejected = answer.get("rejected", [])
+    for code, items in answer["placements"].items():
+        shown = ", ".join(str(i["item"]) for i in items) or "(nothing)"
+        lines.append(f"placement {code}: {shown}")
+        for r in (r for r in rejected if r.get("placement") == code):
             lines.append(f"  not shown: {r['item']} ({r['reason']}: {r['detail']})")
             for part in r.get("false", []):
                 lines.append(f"    false: {part['text']}  ({part['sentence']})")
@@ -86,18 +86,31 @@ def evaluate_command(app: AppContext, request_file: Path, fmt: str) -> None:
             raise ConfigError(f"{name}: cannot read ({exc.strerror})") from None
     documents, many = _requests(text, name)
     requests = [read_request(doc, where) for where, doc in documents]  # all, before answering
+    server = app.server()
+    if server is not None:
+        # The same documents to the server holding the database, answered at its clock.
+        for _, document in documents:
+            _echo(server.post("/v1/evaluate", document), fmt, many)
+        return
     store = app.store()
     store.require_schema()
     targeting = Targeting(Evaluator())
     now = app.now
     for request in requests:
         answer = targeting.answer(store, request, now)
-        if fmt == "table":
-            click.echo(_table(answer))
-        elif many:
+        if many and fmt != "table":
             click.echo(answer.to_json().decode())
         else:
-            click.echo(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+            _echo(answer.to_dict(), fmt, many)
+
+
+def _echo(answer: dict[str, Any], fmt: str, many: bool) -> None:
+    if fmt == "table":
+        click.echo(_table(answer))
+    elif many:
+        click.echo(json.dumps(answer, ensure_ascii=False, separators=(",", ":")))
+    else:
+        click.echo(json.dumps(answer, indent=2, ensure_ascii=False))
 
 
 COMMANDS = [evaluate_command]

@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import yaml
 
+from segmint.cli import remote_levers as remote
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_rows, resolve_format
 from segmint.errors import ConfigError
@@ -61,12 +62,15 @@ def apply_command(app: AppContext, file: Path, dry_run: bool, prune: bool, fmt: 
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"error: {file}: cannot read it: {error}") from None
-    store = app.store()
+    server = app.server()
     try:
         data = load_text(text, file.name)
-        report = service.apply_document(
-            store, data, app.now, who=who(), dry_run=dry_run, prune=prune
-        )
+        if server is not None:
+            report = remote.apply_document(server, data, dry_run=dry_run, prune=prune)
+        else:
+            report = service.apply_document(
+                app.store(), data, app.now, who=who(), dry_run=dry_run, prune=prune
+            )
     except DocumentError as error:
         _exit_for(error)
         return
@@ -101,7 +105,8 @@ def apply_command(app: AppContext, file: Path, dry_run: bool, prune: bool, fmt: 
 @pass_app
 def export_command(app: AppContext, output: Path | None, as_yaml: bool) -> None:
     """Write the stored catalog as one targeting document."""
-    data = service.export_document(app.store())
+    server = app.server()
+    data = remote.export_document(server) if server else service.export_document(app.store())
     use_yaml = as_yaml or (output is not None and output.suffix in (".yaml", ".yml"))
     text = (
         yaml.safe_dump(data, sort_keys=True, allow_unicode=True)
@@ -121,9 +126,10 @@ def export_command(app: AppContext, output: Path | None, as_yaml: bool) -> None:
 @pass_app
 def list_command(app: AppContext, kind: str | None, fmt: str | None) -> None:
     """Every lever: kind, code, name, version, last change."""
+    server = app.server()
+    found = remote.list_levers(server, kind) if server else service.list_levers(app.store(), kind)
     rows = [
-        (s.kind, s.code, s.name, s.active, s.version, s.updated_at, s.updated_by)
-        for s in service.list_levers(app.store(), kind)
+        (s.kind, s.code, s.name, s.active, s.version, s.updated_at, s.updated_by) for s in found
     ]
     columns = ["kind", "code", "name", "active", "version", "updated_at", "updated_by"]
     click.echo(render_rows(columns, rows, resolve_format(fmt)))
@@ -135,8 +141,13 @@ def list_command(app: AppContext, kind: str | None, fmt: str | None) -> None:
 @pass_app
 def show_command(app: AppContext, kind: str, code: str) -> None:
     """One lever's definition (its document form) as JSON."""
-    row = service.show_lever(app.store(), kind, code)
-    click.echo(json.dumps(row.data, indent=2, ensure_ascii=False, sort_keys=True))
+    server = app.server()
+    data = (
+        remote.show_lever(server, kind, code)
+        if server
+        else service.show_lever(app.store(), kind, code).data
+    )
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
 
 
 @levers_group.command("history")
@@ -146,9 +157,14 @@ def show_command(app: AppContext, kind: str, code: str) -> None:
 @pass_app
 def history_command(app: AppContext, kind: str, code: str, fmt: str | None) -> None:
     """Every version of a lever: who changed it, when, and how."""
+    server = app.server()
     rows = [
         (v.version, v.change, v.changed_at, v.changed_by, json.dumps(v.data, sort_keys=True))
-        for v in service.lever_history(app.store(), kind, code)
+        for v in (
+            remote.lever_history(server, kind, code)
+            if server
+            else service.lever_history(app.store(), kind, code)
+        )
     ]
     columns = ["version", "change", "changed_at", "changed_by", "definition"]
     click.echo(render_rows(columns, rows, resolve_format(fmt)))
@@ -160,8 +176,12 @@ def history_command(app: AppContext, kind: str, code: str, fmt: str | None) -> N
 @pass_app
 def delete_command(app: AppContext, kind: str, code: str) -> None:
     """Delete one lever (its versions are kept)."""
-    change = service.delete_lever(app.store(), kind, code, app.now, who=who())
-    click.echo(f"Deleted {LeverKind(kind).singular} {code} (version {change.version})")
+    server = app.server()
+    if server is not None:
+        version = remote.delete_lever(server, kind, code)
+    else:
+        version = service.delete_lever(app.store(), kind, code, app.now, who=who()).version
+    click.echo(f"Deleted {LeverKind(kind).singular} {code} (version {version})")
 
 
 COMMANDS = [levers_group]

@@ -5,16 +5,23 @@ from __future__ import annotations
 import click
 
 from segmint.bootstrap import store_may_exist
+from segmint.cli.forward import Server
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_rows, resolve_format
-from segmint.rules.schema import DEFAULT_SCHEMA, Schema
+from segmint.rules.schema import DEFAULT_SCHEMA, FieldType, Schema
 from segmint.services import rules as rule_service
 
 
 def _schema(app: AppContext) -> Schema:
-    """The store's schema (with its custom attributes) when there is one, else built-ins."""
+    """The store's schema (with its custom attributes) when there is one, else built-ins;
+    from the server holding the file, if one does."""
     if not store_may_exist(app.db_url):
         return DEFAULT_SCHEMA
+    server = app.server()
+    if server is not None:
+        data = server.get("/v1/rules/schema")
+        attributes = {name: FieldType(t) for name, t in data["attributes"].items()}
+        return Schema(attributes=attributes, timezone=str(data["timezone"]))
     store = app.store()
     if store.schema_version() is None:
         return DEFAULT_SCHEMA
@@ -72,7 +79,11 @@ def rules_json(app: AppContext, rule: str) -> None:
 @pass_app
 def match_command(app: AppContext, rule: str, engine: str, fmt: str | None) -> None:
     """List every customer matching RULE (as of --as-of), sorted by id."""
-    result = rule_service.match(app.store(), rule, app.now, engine)
+    server = app.server()
+    if server is not None:
+        result = _match_through(server, rule, engine)
+    else:
+        result = rule_service.match(app.store(), rule, app.now, engine)
     fmt = resolve_format(fmt)
     if fmt == "json":
         click.echo(dumps(result.to_dict()))
@@ -90,8 +101,28 @@ def match_command(app: AppContext, rule: str, engine: str, fmt: str | None) -> N
 @pass_app
 def explain_command(app: AppContext, customer_id: str, rule: str, fmt: str) -> None:
     """Why CUSTOMER_ID does or does not match RULE: every sub-expression and its value."""
+    server = app.server()
+    if server is not None:
+        data = dict(server.post("/v1/explain", {"customer_id": customer_id, "rule": rule}))
+        rendered = str(data.pop("rendered"))
+        click.echo(dumps(data) if fmt == "json" else rendered)
+        return
     explanation = rule_service.explain(app.store(), customer_id, rule, app.now)
     click.echo(dumps(explanation.to_dict()) if fmt == "json" else explanation.render())
+
+
+#: Ids per match request when a server answers (its largest page).
+MATCH_PAGE = 100_000
+
+
+def _match_through(server: Server, rule: str, engine: str) -> rule_service.MatchResult:
+    ids: list[str] = []
+    while True:
+        body = {"rule": rule, "engine": engine, "limit": MATCH_PAGE, "offset": len(ids)}
+        page = server.post("/v1/rules/match", body)
+        ids += page["customers"]
+        if len(ids) >= int(page["count"]) or not page["customers"]:
+            return rule_service.MatchResult(int(page["count"]), ids)
 
 
 COMMANDS: list[click.Command] = [rules_group, match_command, explain_command]

@@ -1,4 +1,4 @@
-"""``segmint segments …`` and ``segmint customers show|groups``.
+"""``segmint segments …``: define segments, read their members, history and changes.
 
 Every change happens at the global ``--as-of`` instant (AppContext.now), and every action
 says what it did, e.g. "Segment updated: vip (version 3); memberships recalculated: +12 / −3".
@@ -14,13 +14,13 @@ from typing import Any, TypeVar
 
 import click
 
+from segmint.cli import remote_segments as remote
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_rows, resolve_format, to_jsonable
 from segmint.clock import parse_instant
 from segmint.errors import ConfigError
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition, SegmentKind
 from segmint.services import segments as service
-from segmint.services import user_groups as groups_service
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -208,6 +208,10 @@ def create_command(app: AppContext, /, code: str, **opts: Any) -> None:
     if not opts.get("name"):
         raise ConfigError("error: segment name: --name is required")
     definition = _build(None, code, opts)
+    server = app.server()
+    if server is not None:
+        _echo_save("created", remote.create_segment(server, definition))
+        return
     _echo_save("created", service.create_segment(app.store(), definition, app.now))
 
 
@@ -217,6 +221,12 @@ def create_command(app: AppContext, /, code: str, **opts: Any) -> None:
 @pass_app
 def update_command(app: AppContext, /, code: str, **opts: Any) -> None:
     """Change segment CODE (a new version; the old definition is kept)."""
+    server = app.server()
+    if server is not None:
+        record = remote.get_segment(server, code)
+        changed = _build(record.definition, code, opts)
+        _echo_save("updated", remote.update_segment(server, changed, record.version))
+        return
     store = app.store()
     base = service.get_segment(store, code).definition
     _echo_save("updated", service.update_segment(store, _build(base, code, opts), app.now))
@@ -227,7 +237,11 @@ def update_command(app: AppContext, /, code: str, **opts: Any) -> None:
 @pass_app
 def delete_command(app: AppContext, code: str) -> None:
     """Delete segment CODE (refused while another segment references it)."""
-    exited = service.delete_segment(app.store(), code, app.now)
+    server = app.server()
+    if server is not None:
+        exited = remote.delete_segment(server, code)
+    else:
+        exited = service.delete_segment(app.store(), code, app.now)
     click.echo(f"Segment deleted: {code}; {exited} members exited (history kept)")
 
 
@@ -236,6 +250,12 @@ def delete_command(app: AppContext, code: str) -> None:
 @pass_app
 def list_command(app: AppContext, fmt: str | None) -> None:
     """Every segment with its kind, status and member count."""
+    server = app.server()
+    summaries = (
+        remote.list_segments(server)
+        if server is not None
+        else service.list_segments(app.store(), app.now)
+    )
     rows = [
         [
             s.record.code,
@@ -246,7 +266,7 @@ def list_command(app: AppContext, fmt: str | None) -> None:
             s.record.definition.group,
             s.record.version,
         ]
-        for s in service.list_segments(app.store(), app.now)
+        for s in summaries
     ]
     columns = ["code", "name", "kind", "status", "members", "user_group", "version"]
     click.echo(render_rows(columns, rows, resolve_format(fmt)))
@@ -258,7 +278,11 @@ def list_command(app: AppContext, fmt: str | None) -> None:
 @pass_app
 def show_command(app: AppContext, code: str, fmt: str) -> None:
     """Definition, status, members, references and versions of CODE."""
-    d = service.show_segment(app.store(), code, app.now)
+    server = app.server()
+    if server is not None:
+        d = remote.show_segment(server, code)
+    else:
+        d = service.show_segment(app.store(), code, app.now)
     definition = d.record.definition
     data = {
         **definition.to_json(),
@@ -297,20 +321,29 @@ def show_command(app: AppContext, code: str, fmt: str) -> None:
 def preview_command(app: AppContext, /, code: str, sample: int, fmt: str, **opts: Any) -> None:
     """Who a definition would select, without saving; for an existing CODE, also who
     would enter and who would leave."""
-    store = app.store()
-    existing = service.find_segment(store, code)
+    server = app.server()
+    existing = (
+        remote.find_segment(server, code)
+        if server is not None
+        else service.find_segment(app.store(), code)
+    )
     base = existing.definition if existing else None
     if base is None:
         opts["name"] = opts.get("name") or code
-    p = service.preview_segment(store, _build(base, code, opts), app.now, sample=sample)
+    definition = _build(base, code, opts)
+    if server is not None:
+        p, entering, leaving = remote.preview_segment(server, definition, sample)
+    else:
+        p = service.preview_segment(app.store(), definition, app.now, sample=sample)
+        entering, leaving = len(p.entering), len(p.leaving)
     if fmt == "json":
         click.echo(dumps(dataclasses.asdict(p)))
         return
     click.echo(f"{p.count} customers would be members (now {p.current_count})")
     click.echo(f"sample: {', '.join(p.sample)}")
     if existing is not None:
-        click.echo(f"would enter ({len(p.entering)}): {', '.join(p.entering[:sample])}")
-        click.echo(f"would leave ({len(p.leaving)}): {', '.join(p.leaving[:sample])}")
+        click.echo(f"would enter ({entering}): {', '.join(p.entering[:sample])}")
+        click.echo(f"would leave ({leaving}): {', '.join(p.leaving[:sample])}")
 
 
 @segments_group.command("refresh")
@@ -321,7 +354,11 @@ def refresh_command(app: AppContext, codes: tuple[str, ...], all_: bool) -> None
     """Recompute memberships in one fused pass (resumes an interrupted run)."""
     if bool(codes) == all_:
         raise ConfigError("error: give segment codes or --all (not both)")
-    report = service.refresh(app.store(), list(codes) or None, app.now)
+    server = app.server()
+    if server is not None:
+        report = remote.refresh(server, list(codes) or None)
+    else:
+        report = service.refresh(app.store(), list(codes) or None, app.now)
     resumed = " (resumed an interrupted run)" if report.resumed else ""
     click.echo(
         f"Refreshed {len(report.segments)} segments (run {report.run_id}){resumed}: "
@@ -339,7 +376,11 @@ def refresh_command(app: AppContext, codes: tuple[str, ...], all_: bool) -> None
 def members_command(app: AppContext, code: str, at: str | None, fmt: str | None) -> None:
     """Member ids of CODE, sorted; JSON is {"count": N, "customers": [ids]}."""
     instant = parse_instant(at, what="--at") if at else None
-    ids = service.members(app.store(), code, instant)
+    server = app.server()
+    if server is not None:
+        ids = remote.members(server, code, instant)
+    else:
+        ids = service.members(app.store(), code, instant)
     fmt = resolve_format(fmt)
     if fmt == "json":
         click.echo(dumps({"count": len(ids), "customers": ids}))
@@ -372,7 +413,12 @@ _file_option = click.option(
 @pass_app
 def add_command(app: AppContext, code: str, ids: tuple[str, ...], file: Path | None) -> None:
     """Add customers to CODE (manual members, or includes on top of a rule)."""
-    r = service.add_members(app.store(), code, _ids(ids, file), app.now)
+    wanted = _ids(ids, file)
+    server = app.server()
+    if server is not None:
+        r = remote.add_members(server, code, wanted)
+    else:
+        r = service.add_members(app.store(), code, wanted, app.now)
     click.echo(f"Added {r.requested} customers to {code}: {_changes_text(r.entered, r.exited)}")
 
 
@@ -383,7 +429,12 @@ def add_command(app: AppContext, code: str, ids: tuple[str, ...], file: Path | N
 @pass_app
 def remove_command(app: AppContext, code: str, ids: tuple[str, ...], file: Path | None) -> None:
     """Remove customers from CODE (from the set, or as excludes of a rule)."""
-    r = service.remove_members(app.store(), code, _ids(ids, file), app.now)
+    wanted = _ids(ids, file)
+    server = app.server()
+    if server is not None:
+        r = remote.remove_members(server, code, wanted)
+    else:
+        r = service.remove_members(app.store(), code, wanted, app.now)
     click.echo(f"Removed {r.requested} customers from {code}: {_changes_text(r.entered, r.exited)}")
 
 
@@ -406,7 +457,11 @@ def history_command(
     app: AppContext, code: str, customer: str | None, limit: int | None, fmt: str | None
 ) -> None:
     """Entries and exits of CODE with instant, reason and trigger."""
-    rows = service.history(app.store(), code, customer_id=customer, limit=limit)
+    server = app.server()
+    if server is not None:
+        rows = remote.history(server, code, customer, limit)
+    else:
+        rows = service.history(app.store(), code, customer_id=customer, limit=limit)
     click.echo(render_rows(_CHANGE_COLUMNS, _change_rows(rows), resolve_format(fmt)))
 
 
@@ -417,7 +472,11 @@ def history_command(
 @pass_app
 def changes_command(app: AppContext, since: int, limit: int, fmt: str | None) -> None:
     """The change feed: entries and exits in order, then the cursor to resume from."""
-    page = service.changes(app.store(), since, limit)
+    server = app.server()
+    if server is not None:
+        page = remote.changes(server, since, limit)
+    else:
+        page = service.changes(app.store(), since, limit)
     fmt = resolve_format(fmt)
     if fmt == "json":
         items = [dict(zip(_CHANGE_COLUMNS, r, strict=True)) for r in _change_rows(page.changes)]
@@ -428,86 +487,4 @@ def changes_command(app: AppContext, since: int, limit: int, fmt: str | None) ->
     click.echo(f"next cursor: {page.cursor}", err=fmt == "csv")
 
 
-@click.group("customers")
-def customers_group() -> None:
-    """A customer's profile, segments and user groups."""
-
-
-@customers_group.command("show")
-@click.argument("customer_id")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
-@pass_app
-def customer_show_command(app: AppContext, customer_id: str, fmt: str) -> None:
-    """Profile with derived fields, segments (since, why) and user groups (sources)."""
-    o = groups_service.customer_overview(app.store(), customer_id, app.now)
-    if fmt == "json":
-        click.echo(dumps(o.to_dict()))
-        return
-    click.echo(f"customer {o.id}")
-    for key, value in {
-        **o.profile,
-        **{f"attributes.{k}": v for k, v in o.attributes.items()},
-    }.items():
-        if value is not None and key != "id":
-            click.echo(f"  {key}: {_plain(value)}")
-    click.echo("derived:")
-    for key, value in o.derived.items():
-        click.echo(f"  {key}: {_plain(value)}")
-    click.echo("segments:")
-    for s in o.segments:
-        state = "" if s.targetable else f" [{s.status}: not targetable]"
-        click.echo(f"  {s.code} since {_plain(s.since)} ({s.reason}){state}")
-    click.echo("user groups:")
-    for g in o.user_groups:
-        click.echo(f"  {g.group} ({', '.join(g.sources)})")
-
-
-@customers_group.command("segments")
-@click.argument("customer_id")
-@click.option("--at", "at", help="The segments at this instant, from history.")
-@format_option()
-@pass_app
-def customer_segments_command(
-    app: AppContext, customer_id: str, at: str | None, fmt: str | None
-) -> None:
-    """Codes of the segments CUSTOMER_ID is in (or was in --at an instant)."""
-    instant = parse_instant(at, what="--at") if at else None
-    codes = groups_service.segments_of(app.store(), customer_id, instant)
-    fmt = resolve_format(fmt)
-    if fmt == "json":
-        click.echo(dumps({"count": len(codes), "segments": codes}))
-    else:
-        click.echo(render_rows(["segment"], [[c] for c in codes], fmt))
-
-
-def _plain(value: Any) -> str:
-    value = to_jsonable(value)
-    if value is None:
-        return "null"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-
-
-@customers_group.group("groups")
-def groups_group() -> None:
-    """Assign or unassign a customer's explicit user groups."""
-
-
-@groups_group.command("add")
-@click.argument("customer_id")
-@click.argument("group")
-@pass_app
-def groups_add_command(app: AppContext, customer_id: str, group: str) -> None:
-    added = groups_service.assign_group(app.store(), customer_id, group, app.now)
-    click.echo(f"{customer_id}: group {group} " + ("assigned" if added else "was already assigned"))
-
-
-@groups_group.command("remove")
-@click.argument("customer_id")
-@click.argument("group")
-@pass_app
-def groups_remove_command(app: AppContext, customer_id: str, group: str) -> None:
-    removed = groups_service.unassign_group(app.store(), customer_id, group, app.now)
-    click.echo(f"{customer_id}: group {group} " + ("unassigned" if removed else "was not assigned"))
-
-
-COMMANDS: list[click.Command] = [segments_group, customers_group]
+COMMANDS: list[click.Command] = [segments_group]

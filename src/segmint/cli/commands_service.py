@@ -1,9 +1,11 @@
-"""``segmint serve``, ``segmint keys …``, ``segmint users create`` and ``segmint demo``.
+"""``segmint serve``, ``segmint keys …``, ``segmint users …`` and ``segmint demo``.
 
 ``serve`` initialises (or upgrades) the schema, then runs the app with uvicorn, one
-worker. The evaluation instant is ``--as-of`` / ``SEGMINT_NOW`` when given (a fixed
-clock), else the current time. With DuckDB the server holds the database file: stop it
-before running other commands against the same file (or use the API).
+worker process. The evaluation instant is ``--as-of`` / ``SEGMINT_NOW`` when given (a
+fixed clock), else the current time. With DuckDB the server holds the database file, so
+it runs the worker's schedule in-process (``--worker``, the default there) and writes a
+runtime file next to the database (segmint/runtime.py) through which other commands send
+their work to it (cli/forward.py); ``keys`` and ``users`` go through it too.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ import datetime as dt
 import secrets
 from collections.abc import Callable
 from decimal import Decimal
+from urllib.parse import quote
 
 import click
 
+from segmint.api.worker import WorkerSettings
+from segmint.bootstrap import duckdb_path
+from segmint.cli.commands_membership import schedule_options
+from segmint.cli.forward import ServedElsewhere
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import format_option, render_rows, resolve_format
+from segmint.cli.remote_segments import maybe_instant
+from segmint.cli.serving import serve
 from segmint.clock import parse_instant
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition, SegmentKind
 from segmint.services import auth
@@ -27,37 +36,58 @@ DEMO_AS_OF = "2018-01-01T00:00:00Z"
 DEMO_USER = "admin"
 
 
-def _clock(app: AppContext) -> Callable[[], dt.datetime] | None:
-    if not app.as_of:
-        return None
-    instant = parse_instant(app.as_of)
-    return lambda: instant
-
-
-def _serve(db_url: str, host: str, port: int, clock: Callable[[], dt.datetime] | None) -> None:
-    import uvicorn
-
-    from segmint.api.app import create_app
-
-    app = create_app(db_url, clock=clock)
-    uvicorn.run(app, host=host, port=port, workers=1, log_level="info", access_log=False)
+def _as_of(app: AppContext) -> dt.datetime | None:
+    return parse_instant(app.as_of) if app.as_of else None
 
 
 def _host_option(fn: Callable[..., None]) -> Callable[..., None]:
-    fn = click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)(fn)
-    return click.option("--host", default="127.0.0.1", show_default=True)(fn)
+    fn = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=8000,
+        show_default=True,
+        help="0: any free port (the runtime file and the log say which).",
+    )(fn)
+    fn = click.option("--host", default="127.0.0.1", show_default=True)(fn)
+    fn = schedule_options(fn)
+    return click.option(
+        "--worker/--no-worker",
+        "worker",
+        default=None,
+        help="Run the worker's schedule (window exits and entries, interrupted writes) "
+        "inside the server. Default: on with DuckDB (no other process can open the file "
+        "while it serves), off with PostgreSQL (run `segmint worker` beside it).",
+    )(fn)
+
+
+def _worker_settings(
+    db_url: str, worker: bool | None, interval: float, reconcile_every: float | None
+) -> WorkerSettings:
+    enabled = worker if worker is not None else duckdb_path(db_url) is not None
+    every = dt.timedelta(seconds=reconcile_every) if reconcile_every else None
+    return WorkerSettings(enabled=enabled, interval=interval, reconcile_every=every)
 
 
 @click.command("serve")
 @_host_option
 @pass_app
-def serve_command(app: AppContext, host: str, port: int) -> None:
+def serve_command(
+    app: AppContext,
+    host: str,
+    port: int,
+    worker: bool | None,
+    interval: float,
+    reconcile_every: float | None,
+) -> None:
     """Serve the JSON API (/v1, OpenAPI at /openapi.json) and the admin pages (/)."""
-    store = app.store()
+    try:
+        store = app.store()
+    except ServedElsewhere as error:
+        raise ServedElsewhere(error.held, "serve", advice="it is already being served") from None
     store.init()
     app.close()
-    click.echo(f"segmint: serving http://{host}:{port}/ (API under /v1)", err=True)
-    _serve(app.db_url, host, port, _clock(app))
+    settings = _worker_settings(app.db_url, worker, interval, reconcile_every)
+    serve(app.db_url, host, port, _as_of(app), settings)
 
 
 # ---- keys ---------------------------------------------------------------------------------
@@ -74,9 +104,14 @@ def keys_group() -> None:
 @pass_app
 def keys_create_command(app: AppContext, role: str, name: str | None) -> None:
     """Create a key: its token goes to stdout (shown this once; only a hash is kept)."""
-    store = app.store()
-    store.init()
-    key_id, token = auth.create_api_key(store, role, app.now, name)
+    server = app.server()
+    if server is not None:
+        created = server.post("/v1/keys", {"role": role, "name": name})
+        key_id, token = str(created["id"]), str(created["token"])
+    else:
+        store = app.store()
+        store.init()
+        key_id, token = auth.create_api_key(store, role, app.now, name)
     click.echo(
         f"created key {key_id} ({role}); store the token now, it is not shown again", err=True
     )
@@ -88,11 +123,19 @@ def keys_create_command(app: AppContext, role: str, name: str | None) -> None:
 @pass_app
 def keys_list_command(app: AppContext, fmt: str | None) -> None:
     """Every key (never its secret)."""
-    rows = [
-        [k.id, k.name, k.role, k.created_at, k.revoked_at, k.last_used_at]
-        for k in auth.list_api_keys(app.store())
-    ]
     columns = ["id", "name", "role", "created_at", "revoked_at", "last_used_at"]
+    server = app.server()
+    if server is not None:
+        times = ("created_at", "revoked_at", "last_used_at")
+        rows = [
+            [maybe_instant(k[c]) if c in times else k[c] for c in columns]
+            for k in server.get("/v1/keys")
+        ]
+    else:
+        rows = [
+            [k.id, k.name, k.role, k.created_at, k.revoked_at, k.last_used_at]
+            for k in auth.list_api_keys(app.store())
+        ]
     click.echo(render_rows(columns, rows, resolve_format(fmt)))
 
 
@@ -100,8 +143,13 @@ def keys_list_command(app: AppContext, fmt: str | None) -> None:
 @click.argument("key_id")
 @pass_app
 def keys_revoke_command(app: AppContext, key_id: str) -> None:
-    """Revoke a key (a running server stops accepting it within 5 seconds)."""
-    revoked = auth.revoke_api_key(app.store(), key_id, app.now)
+    """Revoke a key (a running server stops accepting it within 5 seconds; at once when
+    the command goes through it)."""
+    server = app.server()
+    if server is not None:
+        revoked = bool(server.request("DELETE", "/v1/keys/" + quote(key_id, safe=""))["revoked"])
+    else:
+        revoked = auth.revoke_api_key(app.store(), key_id, app.now)
     click.echo(f"key {key_id} {'revoked' if revoked else 'was already revoked'}")
 
 
@@ -110,7 +158,7 @@ def keys_revoke_command(app: AppContext, key_id: str) -> None:
 
 @click.group("users")
 def users_group() -> None:
-    """Admin web users (argon2id password hashes)."""
+    """Admin web users (argon2id password hashes): create, list."""
 
 
 @users_group.command("create")
@@ -122,10 +170,32 @@ def users_create_command(app: AppContext, username: str, password: str | None, r
     """Create a user who can log in to the admin pages."""
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    server = app.server()
+    if server is not None:
+        body = {"username": username.strip(), "password": str(password), "role": role}
+        created = server.post("/v1/users", body)
+        click.echo(f"created user {created['username']} ({created['role']})")
+        return
     store = app.store()
     store.init()
     user = auth.create_user(store, username, str(password), app.now, role=role)
     click.echo(f"created user {user.username} ({user.role})")
+
+
+@users_group.command("list")
+@format_option()
+@pass_app
+def users_list_command(app: AppContext, fmt: str | None) -> None:
+    """Every admin-page user with role and creation time (never a password hash)."""
+    server = app.server()
+    if server is not None:
+        rows = [
+            [u["username"], u["role"], maybe_instant(u["created_at"])]
+            for u in server.get("/v1/users")
+        ]
+    else:
+        rows = [[u.username, u.role, u.created_at] for u in auth.list_users(app.store())]
+    click.echo(render_rows(["username", "role", "created_at"], rows, resolve_format(fmt)))
 
 
 # ---- demo -------------------------------------------------------------------------------------
@@ -204,20 +274,33 @@ def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
 @_host_option
 @click.option("--no-serve", is_flag=True, help="Set everything up, but do not serve.")
 @pass_app
-def demo_command(app: AppContext, host: str, port: int, no_serve: bool) -> None:
+def demo_command(
+    app: AppContext,
+    host: str,
+    port: int,
+    worker: bool | None,
+    interval: float,
+    reconcile_every: float | None,
+    no_serve: bool,
+) -> None:
     """Load Complete Journey, define demo segments, create an admin user (its password is
     printed) and serve the admin page. Everything is evaluated as of 2018-01-01 (the
     data ends there) unless --as-of says otherwise."""
     as_of = app.as_of or DEMO_AS_OF
     now = parse_instant(as_of)
-    customers, created, password = _demo_setup(app.store(), now)
+    try:
+        store = app.store()
+    except ServedElsewhere as error:
+        raise ServedElsewhere(error.held, "demo", advice="it is already being served") from None
+    customers, created, password = _demo_setup(store, now)
     app.close()
     defined = f"created: {', '.join(created)}" if created else "already defined"
     click.echo(f"{customers} households; demo segments {defined}")
     click.echo(f"clock fixed at {as_of} (the Complete Journey data ends there)")
     click.echo(f"admin page: http://{host}:{port}/   user: {DEMO_USER}   password: {password}")
     if not no_serve:
-        _serve(app.db_url, host, port, lambda: now)
+        settings = _worker_settings(app.db_url, worker, interval, reconcile_every)
+        serve(app.db_url, host, port, now, settings)
 
 
 COMMANDS: list[click.Command] = [serve_command, keys_group, users_group, demo_command]

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from segmint.bootstrap import database_url, open_store
+from segmint.bootstrap import database_url, open_store, store_may_exist
+from segmint.cli import forward
+from segmint.cli.forward import Server
 from segmint.clock import resolve_now
-from segmint.errors import SegmintError
+from segmint.errors import SegmintError, StoreLocked
 
 if TYPE_CHECKING:
     from segmint.store.base import Store
@@ -28,16 +30,52 @@ class AppContext:
     db_url: str
     as_of: str | None
     _store: Store | None = field(default=None, repr=False)
+    _server: Server | None = field(default=None, repr=False)
 
     @property
     def now(self) -> dt.datetime:
+        """``--as-of``, else the fixed clock of the server the command goes to, else now."""
+        if self.as_of is None and self._server is not None and self._server.held.as_of:
+            return resolve_now(self._server.held.as_of)
         return resolve_now(self.as_of)
 
     def store(self) -> Store:
-        """The opened store (initialised lazily by the commands that need it)."""
+        """The opened store (initialised lazily by the commands that need it). A DuckDB
+        file held by a running ``segmint serve`` fails with an error naming the server
+        and what to do (commands that can go through its API ask :meth:`server` first)."""
         if self._store is None:
-            self._store = open_store(self.db_url)
+            try:
+                self._store = open_store(self.db_url)
+            except StoreLocked as error:
+                held = forward.holder(self.db_url, error)
+                if held is None:
+                    raise
+                raise forward.ServedElsewhere(held, _command_path()) from None
         return self._store
+
+    def server(self) -> Server | None:
+        """The running ``segmint serve`` holding this DuckDB file, to send the command
+        to; None when the store opens here (it is then open for :meth:`store`) or does
+        not exist yet. Refuses an ``--as-of`` other than the server's clock."""
+        if self._server is not None:
+            return self._server
+        if self._store is not None or not store_may_exist(self.db_url):
+            return None
+        try:
+            self._store = open_store(self.db_url)
+            return None
+        except StoreLocked as error:
+            held = forward.holder(self.db_url, error)
+            if held is None:
+                raise
+        forward.check_clock(held, self.as_of)
+        self._server = Server(held)
+        click.echo(
+            f"segmint: {held.database} is held by {held.describe()}; "
+            "sending the command through its API",
+            err=True,
+        )
+        return self._server
 
     def close(self) -> None:
         if self._store is not None:
@@ -46,6 +84,11 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def _command_path() -> str:
+    context = click.get_current_context(silent=True)
+    return context.command_path if context is not None else "segmint"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -77,6 +120,7 @@ def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
         commands_codes,
+        commands_customers,
         commands_data,
         commands_demo,
         commands_evaluate,
@@ -89,6 +133,7 @@ def _register() -> None:
 
     modules = (
         commands_codes,
+        commands_customers,
         commands_data,
         commands_demo,
         commands_evaluate,

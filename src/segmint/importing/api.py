@@ -57,16 +57,19 @@ def import_file(
     date_format: str | None = None,
     progress: Progress | None = None,
     queue: Work | None = None,
+    source: str | None = None,
 ) -> ImportReport:
     """Import a CSV, JSON Lines or Parquet file of ``kind`` (customers, orders, events,
     products, accounts). All or nothing: raises :class:`ImportError_` and stores nothing
     if any row is bad. With ``queue``, the touched customers are put in the membership
-    outbox in the same transaction (``ImportReport.outbox_batch``)."""
-    source = str(path)
-    if not Path(source).is_file():
-        raise ImportError_(source, [], 0, note="no such file")
-    detected = detect_format(source, fmt)
-    return _run(store, kind, source, detected, source, None, mapping, date_format, progress, queue)
+    outbox in the same transaction (``ImportReport.outbox_batch``). ``source`` names the
+    file in reports and errors (default: ``path``; an upload names the client's file)."""
+    file = str(path)
+    shown = source or file
+    if not Path(file).is_file():
+        raise ImportError_(shown, [], 0, note="no such file")
+    detected = detect_format(shown, fmt)
+    return _run(store, kind, shown, detected, file, None, mapping, date_format, progress, queue)
 
 
 def import_arrow(

@@ -207,11 +207,14 @@ def bad_rows(
     for index, ((name, raw, cond, reason), n) in enumerate(zip(checks, counts, strict=True)):
         if not n:
             continue
-        rows = con.execute(
+        listing = (
             f"SELECT __row, CAST({raw} AS VARCHAR) FROM raw WHERE {cond} "  # noqa: S608
-            f"ORDER BY __row LIMIT {int(limit)}",
-            params,
-        ).fetchall()
+            f"ORDER BY __row LIMIT {int(limit)}"
+        )
+        # Only the parameters this column's check uses: DuckDB refuses unused ones (a
+        # bad number in a file imported with --date-format failed with a binder error).
+        used = {k: v for k, v in params.items() if f"${k}" in listing}
+        rows = con.execute(listing, used).fetchall()
         found += [(int(r), index, BadRow(int(r), name, v, reason)) for r, v in rows]
     found.sort(key=lambda item: (item[0], item[1]))
     return [b for _, _, b in found[:limit]], total

@@ -58,6 +58,15 @@ class User:
     role: str
 
 
+@dataclass(frozen=True)
+class UserInfo:
+    """A web user as listed (never the password hash)."""
+
+    username: str
+    role: str
+    created_at: dt.datetime
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -170,6 +179,12 @@ def create_user(
             {"id": user.id, "u": name, "h": _HASHER.hash(password), "r": role, "now": now},
         )
     return user
+
+
+def list_users(store: Store) -> list[UserInfo]:
+    store.require_schema()
+    rows = store._q("SELECT username, role, created_at FROM users ORDER BY username")
+    return [UserInfo(str(u), str(r), c) for u, r, c in rows]
 
 
 def authenticate_user(store: Store, username: str, password: str) -> User | None:

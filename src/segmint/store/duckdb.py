@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import duckdb
 
-from segmint.errors import StoreError
+from segmint.errors import StoreError, StoreLocked
 from segmint.store.base import Row, Store
 from segmint.store.sqltext import Fragment, fixed, ident, render
 
@@ -37,6 +37,9 @@ _SECONDARY = (
     "AND sql IS NOT NULL ORDER BY index_name"
 )
 _INDEX_NAME = re.compile(r"CREATE INDEX ([A-Za-z_][A-Za-z0-9_]*) ON ")
+#: The holder named by DuckDB's refusal when another process has the file: "Could not set
+#: lock on file "x.duckdb": Conflicting lock is held in /usr/bin/python3 (PID 123)".
+_LOCK_PID = re.compile(r"\(PID (\d+)\)")
 
 
 def _index_name(sql: str) -> str:
@@ -70,7 +73,11 @@ class DuckDBStore(Store):
             # larger WAL is checkpointed on close or once it reaches this size.
             self._con.execute("SET checkpoint_threshold = '256MB'")
         except duckdb.Error as error:
-            raise StoreError(f"error: cannot open DuckDB database {self.path!r}: {error}") from None
+            message = f"error: cannot open DuckDB database {self.path!r}: {error}"
+            if "Could not set lock on file" in str(error):
+                pid = _LOCK_PID.search(str(error))
+                raise StoreLocked(message, self.path, int(pid.group(1)) if pid else None) from None
+            raise StoreError(message) from None
         # A bulk import killed after suspending indexes: build them again now.
         self._restore_indexes()
 

@@ -13,6 +13,7 @@ modules next to it:
 - ``_pages_site``: ``/``, login, logout, static files;
 - ``_pages_segments``: the segment list, builder, detail, edit review, delete, members;
 - ``_pages_customers``: the customer search and page;
+- ``_pages_admin``: API keys, users and the worker's status (admin users only);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
 - ``_templates``: the Jinja2 environment, security headers, render and redirect;
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from segmint.web import _pages_customers, _pages_segments, _pages_site
+from segmint.web import _pages_admin, _pages_customers, _pages_segments, _pages_site
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -37,3 +38,4 @@ router = APIRouter(include_in_schema=False)
 router.include_router(_pages_site.router)
 router.include_router(_pages_segments.router)
 router.include_router(_pages_customers.router)
+router.include_router(_pages_admin.router)
