@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from segmint.compile.python import Predicate, compile_predicate
+from segmint.compile.audience_index import AudienceIndex
 from segmint.engine.explain import explain
 from segmint.errors import RuleError
 from segmint.model.profile import Profile, RequestContext
@@ -75,30 +75,12 @@ class CompiledItem:
 
 
 @dataclass(frozen=True)
-class _EveryAudience:
-    """Matching by testing every audience's compiled predicate."""
-
-    audiences: list[tuple[ItemKey, Predicate | None]]
-
-    @classmethod
-    def build(
-        cls, audiences: Iterable[tuple[ItemKey, CheckedRule | None]], schema: Schema
-    ) -> _EveryAudience:
-        return cls(
-            [(k, None if c is None else compile_predicate(c.rule, schema)) for k, c in audiences]
-        )
-
-    def match(self, profile: Profile, now: dt.datetime, context: RequestContext) -> list[ItemKey]:
-        return [k for k, p in self.audiences if p is None or p(profile, now, context)]
-
-
-@dataclass(frozen=True)
 class LeverCatalog:
     version: int
     placements: dict[str, Placement]  # by code, sorted
     items: dict[ItemKey, CompiledItem]
     ranked: dict[str, list[CompiledItem]]  # each placement's items in priority order
-    index: _EveryAudience
+    index: AudienceIndex[ItemKey]
     reads_profile: bool  # some audience or content reads the stored profile
     currency: str
     schema: Schema
@@ -143,7 +125,7 @@ def build_catalog(store: Store) -> LeverCatalog:
         placements=placements,
         items=items,
         ranked=ranked,
-        index=_EveryAudience.build(audiences, schema),
+        index=AudienceIndex.build(audiences, schema),
         reads_profile=reads_profile,
         currency=default_currency(store),
         schema=schema,
