@@ -6,8 +6,9 @@ audience, every price list's audience and every rule over one cart line (a benef
 ``target``, ``buy``, ``get``) with the Python engine; :meth:`for_request` binds them to
 one visitor and instant. A line rule is checked and compiled as
 ``EXISTS(cart.lines WHERE rule)`` (as the targeting document checks it) and run over a
-context holding that one line. A line rule that does not read ``amount`` — the only line
-field pricing changes — is evaluated once per line per request.
+context holding that one line. Within one request an audience is evaluated once per
+text, a line rule that does not read ``amount`` (the only line field pricing changes)
+once per line, and one that does once per line and amount.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ class CompiledPricingRules:
     ) -> PricingRules:
         """The callbacks for one visitor at ``now``; audiences read ``request`` (the
         context and cart as requested). Each call starts a new line-rule memo."""
-        memo: dict[str, frozenset[int]] = {}
+        memo: dict[str, frozenset[int]] = {}  # line rules that do not read amount
+        # rules that read amount: (rule, line index) -> (the line, its amount, the answer)
+        by_amount: dict[tuple[str, int], tuple[object, object, bool]] = {}
+        audiences: dict[str, bool] = {}  # audience text -> its value for this visitor
         one_line = RequestContext()
 
         def condition(promotion: Promotion, context: RequestContext) -> bool:
@@ -112,8 +116,17 @@ class CompiledPricingRules:
             predicate = compiled.predicate
             found: list[int] = []
             for i, line in enumerate(context.cart_lines):
+                if compiled.reads_amount:
+                    seen = by_amount.get((rule, i))
+                    if seen is not None and seen[0] is line and seen[1] == line.amount:
+                        if seen[2]:
+                            found.append(i)
+                        continue
                 one_line.cart_lines = [line]
-                if predicate(profile, now, one_line):
+                matched = predicate(profile, now, one_line)
+                if compiled.reads_amount:
+                    by_amount[rule, i] = (line, line.amount, matched)
+                if matched:
                     found.append(i)
             result = frozenset(found)
             if not compiled.reads_amount:
@@ -121,9 +134,12 @@ class CompiledPricingRules:
             return result
 
         def audience(lever: Promotion | PriceList) -> Refusal | None:
-            kind = "promotion" if isinstance(lever, Promotion) else "price_list"
-            predicate = self.audiences[kind, lever.code]
-            if predicate(profile, now, request):
+            text = lever.audience or ""
+            value = audiences.get(text)
+            if value is None:
+                kind = "promotion" if isinstance(lever, Promotion) else "price_list"
+                value = audiences[text] = self.audiences[kind, lever.code](profile, now, request)
+            if value:
                 return None
             return "audience", f"the audience is false: {lever.audience}"
 

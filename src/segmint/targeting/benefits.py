@@ -16,6 +16,7 @@ of ``context.cart_lines`` the rule (over one line) is true for; None means every
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -89,14 +90,17 @@ class _Compute:
     def lines(self, rule: str | None) -> list[int]:
         if rule is None:
             return list(range(len(self.w.amounts)))
-        return sorted(set(self.match(rule, self.w.context)))
+        found = self.w.matched.get(rule)
+        if found is None:  # a line rule's answer is fixed while the cart does not change
+            found = self.w.matched[rule] = sorted(set(self.match(rule, self.w.context)))
+        return found
 
     def amount_units(self, value: Amount) -> int:
         return money.to_minor(money.round_half_up(value.amount, self.w.currency), self.w.currency)
 
     def percent(self, amount: int, p: Decimal) -> int:
-        num, den = p.as_integer_ratio()
-        return half_up(amount * num, den * 100)
+        num, den = _ratio(p)
+        return half_up(amount * num, den)
 
     def units(self, i: int, n: int, value: Value) -> int:
         """The discount of ``value`` per unit on ``n`` of line ``i``'s units."""
@@ -104,8 +108,8 @@ class _Compute:
         q = w.quantities[i]
         limit = w.capacity(i) * n // q
         if isinstance(value, Percentage):
-            num, den = value.percentage.as_integer_ratio()
-            wanted = half_up(w.amounts[i] * n * num, q * den * 100)
+            num, den = _ratio(value.percentage)
+            wanted = half_up(w.amounts[i] * n * num, q * den)
         else:
             wanted = self.amount_units(value) * n
         return min(wanted, limit)
@@ -204,9 +208,19 @@ class _Compute:
         return Outcome({}, amount, "" if amount else "the discount rounds to nothing")
 
 
+@functools.lru_cache(maxsize=4096)
+def _ratio(percentage: Decimal) -> tuple[int, int]:
+    """``percentage / 100`` as (numerator, denominator)."""
+    num, den = percentage.as_integer_ratio()
+    return num, den * 100
+
+
+AT_FLOOR = "every line it applies to is at its floor (min_price, or zero)"
+
+
 def _nothing(w: Working, lines: Sequence[int]) -> str:
     if all(w.capacity(i) == 0 for i in lines):
-        return "every line it applies to is at its floor (min_price, or zero)"
+        return AT_FLOOR
     return "the discount rounds to nothing"
 
 
@@ -283,6 +297,8 @@ def _take(order: Sequence[int], count: int, avail: dict[int, int]) -> dict[int, 
 
 def compute(benefit: Benefit, w: Working, match: LineMatcher) -> Outcome:
     """What ``benefit`` takes off the cart as it is now."""
+    if w.room() == 0 and not isinstance(benefit, ShippingBenefit):
+        return Outcome(detail=AT_FLOOR)  # nothing can come off any line
     c = _Compute(w, match)
     match benefit:
         case OrderBenefit():

@@ -15,7 +15,7 @@ amounts after the discounts so far; ``cart.lines.unit_price`` is the price-list 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -312,6 +312,8 @@ class Working:
         self.currency = cart.currency
         self.scale = 10 ** money.digits(cart.currency)
         self.quantities = [ln.quantity for ln in cart.lines]
+        self.quantity = sum(self.quantities)
+        self._exponent = -money.digits(cart.currency)
         self.subtotals = [
             money.to_minor(price * ln.quantity, cart.currency)
             for price, ln in zip(unit_prices, cart.lines, strict=True)
@@ -339,22 +341,30 @@ class Working:
             )
             for ln, price, amount in zip(cart.lines, unit_prices, self.amounts, strict=True)
         ]
+        self._snapshot: RequestContext | None = None
+        # what depends only on the cart's current state, dropped when a promotion applies
+        self.matched: dict[str, list[int]] = {}  # line rule -> the lines it matches
+        self._room: int | None = None
+        self._subtotal: int | None = None
         self.context = replace(
             base,
             cart_subtotal=self.decimal(sum(self.amounts)),
-            cart_quantity=sum(self.quantities),
+            cart_quantity=self.quantity,
             cart_lines=self.cart_lines,
         )
 
     def decimal(self, minor: int) -> Decimal:
-        return money.from_minor(minor, self.currency)
+        """Minor units as an amount with exactly the currency's digits."""
+        return Decimal(minor).scaleb(self._exponent)
 
     def capacity(self, i: int) -> int:
         """What line ``i`` can still take before its floor."""
         return max(self.amounts[i] - self.floors[i], 0)
 
     def subtotal(self) -> int:
-        return sum(self.amounts)
+        if self._subtotal is None:
+            self._subtotal = sum(self.amounts)
+        return self._subtotal
 
     def apply(self, promotion: str, shares: dict[int, int], shipping: int) -> None:
         for i, share in sorted(shares.items()):
@@ -367,7 +377,45 @@ class Working:
             self.shipping -= shipping
             self.shipping_discounts.append((promotion, shipping))
         self.context.cart_subtotal = self.decimal(sum(self.amounts))
+        self._snapshot = None
+        self.matched.clear()
+        self._room = None
+        self._subtotal = None
+
+    def room(self) -> int:
+        """What all lines together can still take before their floors."""
+        if self._room is None:
+            self._room = sum(max(a - f, 0) for a, f in zip(self.amounts, self.floors, strict=True))
+        return self._room
 
     def snapshot(self) -> RequestContext:
-        """A copy of the context as it is now."""
-        return replace(self.context, cart_lines=[replace(ln) for ln in self.cart_lines])
+        """A copy of the context as it is now (one per state of the cart: rejections
+        seen at the same state share it)."""
+        if self._snapshot is None:
+            lines = [
+                CartLine(
+                    ln.sku,
+                    ln.product_name,
+                    ln.brand,
+                    ln.category,
+                    ln.quantity,
+                    ln.unit_price,
+                    ln.amount,
+                )
+                for ln in self.cart_lines
+            ]
+            self._snapshot = replace(self.context, cart_lines=lines)
+        return self._snapshot
+
+    def holds_with(
+        self, subtotal: int, quantity: int, condition: Callable[[RequestContext], bool]
+    ) -> bool:
+        """``condition`` over the context with ``cart.subtotal`` and ``cart.quantity`` as
+        given (the lines as they are)."""
+        context = self.context
+        saved = context.cart_subtotal, context.cart_quantity
+        context.cart_subtotal, context.cart_quantity = self.decimal(subtotal), quantity
+        try:
+            return condition(context)
+        finally:
+            context.cart_subtotal, context.cart_quantity = saved

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from segmint.model.profile import RequestContext
@@ -58,9 +58,42 @@ def _threshold(node: ast.Rule) -> Threshold | None:
     return Threshold(left.dotted, op == ">", value)
 
 
-def thresholds(rule: ast.Rule) -> tuple[Threshold, ...]:
+@dataclass(frozen=True)
+class Thresholds:
+    found: tuple[Threshold, ...]
+    only: bool  # the condition is nothing but thresholds: meeting them makes it true
+    _least: dict[int, tuple[int | None, int | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def least(self, scale: int) -> tuple[int | None, int | None]:
+        """The least subtotal (minor units) and quantity meeting every threshold (None:
+        no threshold on it); computed once per scale."""
+        known = self._least.get(scale)
+        if known is None:
+            subtotal = [t.least(scale) for t in self.found if t.path == SUBTOTAL]
+            quantity = [t.least(scale) for t in self.found if t.path == QUANTITY]
+            known = (max(subtotal) if subtotal else None, max(quantity) if quantity else None)
+            self._least[scale] = known
+        return known
+
+
+#: id(rule) -> (rule, its thresholds); the rule is kept so its id cannot be reused
+_FOUND: dict[int, tuple[ast.Rule, Thresholds]] = {}
+
+
+def thresholds(rule: ast.Rule) -> Thresholds:
+    """The rule's top-level thresholds (found once per rule object)."""
+    cached = _FOUND.get(id(rule))
+    if cached is not None and cached[0] is rule:
+        return cached[1]
     items = rule.items if isinstance(rule, ast.And) else (rule,)
-    return tuple(t for t in map(_threshold, items) if t is not None)
+    found = tuple(t for t in map(_threshold, items) if t is not None)
+    result = Thresholds(found, len(found) == len(items))
+    if len(_FOUND) >= 16_384:
+        _FOUND.clear()
+    _FOUND[id(rule)] = (rule, result)
+    return result
 
 
 def near_miss(
@@ -72,22 +105,20 @@ def near_miss(
     """The near miss of a promotion whose condition ``rule`` is false on ``w`` now;
     ``holds(context)`` evaluates that condition."""
     found = thresholds(rule)
-    if not found:
+    if not found.found:
         return None
-    subtotal, quantity = w.subtotal(), sum(w.quantities)
-    need = {SUBTOTAL: subtotal, QUANTITY: quantity}
-    for t in found:
-        need[t.path] = max(need[t.path], t.least(w.scale))
-    if need[SUBTOTAL] == subtotal and need[QUANTITY] == quantity:
+    least_subtotal, least_quantity = found.least(w.scale)
+    subtotal, quantity = w.subtotal(), w.quantity
+    need_subtotal = subtotal if least_subtotal is None else max(subtotal, least_subtotal)
+    need_quantity = quantity if least_quantity is None else max(quantity, least_quantity)
+    if need_subtotal == subtotal and need_quantity == quantity:
         return None  # every threshold holds: something else is false
-    raised = replace(
-        w.snapshot(), cart_subtotal=w.decimal(need[SUBTOTAL]), cart_quantity=need[QUANTITY]
-    )
-    if not holds(raised):
+    # a condition of thresholds alone holds once they are met; otherwise ask it
+    if not found.only and not w.holds_with(need_subtotal, need_quantity, holds):
         return None
     missing: dict[str, Decimal | int] = {}
-    if need[SUBTOTAL] > subtotal:
-        missing[SUBTOTAL] = w.decimal(need[SUBTOTAL] - subtotal)
-    if need[QUANTITY] > quantity:
-        missing[QUANTITY] = need[QUANTITY] - quantity
+    if need_subtotal > subtotal:
+        missing[SUBTOTAL] = w.decimal(need_subtotal - subtotal)
+    if need_quantity > quantity:
+        missing[QUANTITY] = need_quantity - quantity
     return NearMiss(promotion, missing)

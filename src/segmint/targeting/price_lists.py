@@ -107,7 +107,8 @@ def resolve(
             entry = listing.entry(line.quantity)
             if entry is None:
                 continue
-            contenders.append(pl.code)
+            if explain:
+                contenders.append(pl.code)
             key = (-pl.schedule.priority, entry.price, pl.code)
             if best is None or key < best:
                 best = key
@@ -117,9 +118,10 @@ def resolve(
             continue
         prices.append(best[1])
         winners.append(best[2])
-        for code in contenders:
-            if code != best[2]:
-                offered.setdefault(code, []).append(f"{cart.line_id(i)} ({best[2]})")
+        if explain:
+            for code in contenders:
+                if code != best[2]:
+                    offered.setdefault(code, []).append(f"{cart.line_id(i)} ({best[2]})")
     if explain:
         won = set(winners)
         for pl in index.lists:

@@ -28,13 +28,14 @@ from segmint.targeting.cart import (
 )
 from segmint.targeting.model import AccountPortal, Campaign, PriceList, Promotion
 from segmint.targeting.price_lists import PriceIndex, resolve
+from segmint.targeting.promotion_set import PromotionSet
 from segmint.targeting.promotions import BudgetLeft, PricingRules, run
 
 
 def price_cart(
     cart: Cart,
     price_lists: PriceIndex | Iterable[PriceList],
-    promotions: Sequence[Promotion],
+    promotions: PromotionSet | Sequence[Promotion],
     rules: PricingRules,
     *,
     now: dt.datetime,
@@ -58,10 +59,13 @@ def price_cart(
     index = price_lists if isinstance(price_lists, PriceIndex) else PriceIndex.build(price_lists)
     prices = resolve(cart, index, now, base.store, audience=rules.audience, explain=explain)
     w = Working(cart, prices.unit_prices, base)
+    prepared = (
+        promotions if isinstance(promotions, PromotionSet) else PromotionSet.build(promotions)
+    )
     by_code = campaigns if isinstance(campaigns, Mapping) else {c.code: c for c in campaigns}
     result = run(
         w,
-        promotions,
+        prepared,
         rules,
         now,
         codes=codes,
@@ -109,7 +113,7 @@ def price_cart(
         shipping=shipping,
         total=d(sum(w.amounts) + w.shipping),
         promotions=tuple(result.applied),
-        rejected=tuple(result.reported(explain)),
+        rejected=tuple(result.reported()),
         near=tuple(result.near),
         price_lists_rejected=prices.rejected,
     )

@@ -21,8 +21,8 @@ in which order, and why every other one did not. Pure: rules are the caller's ca
    largest discount (lines and shipping; ties: priority order) applies. A candidate with
    ``stop_further`` that gave a discount ends the sequence.
 
-Rejections are kept for every promotion; :func:`run`'s caller reports those tied to an
-entered code always and the rest with ``explain``.
+Rejections are recorded for entered codes always, and for every promotion with
+``explain``.
 """
 
 from __future__ import annotations
@@ -35,22 +35,14 @@ from decimal import Decimal
 from segmint.model.profile import RequestContext
 from segmint.rules import ast
 from segmint.targeting import money
-from segmint.targeting.benefits import LineMatcher, Outcome, compute, value_currencies
+from segmint.targeting.benefits import LineMatcher, Outcome, compute
 from segmint.targeting.cart import AppliedPromotion, NearMiss, Reason, Rejection, Working
-from segmint.targeting.model import (
-    AccountPortal,
-    Campaign,
-    OrderBenefit,
-    PriceList,
-    Promotion,
-    Schedule,
-    Trigger,
-)
+from segmint.targeting.model import AccountPortal, Campaign, PriceList, Promotion, Trigger
 from segmint.targeting.near import near_miss
+from segmint.targeting.promotion_set import Entry, PromotionSet, normalize_code
 from segmint.targeting.schedules import refusal
 
 Refusal = tuple[str, str]  # (reason, detail)
-ACCOUNT_PREFIX = "account:"
 
 
 def _everyone(_: Promotion | PriceList) -> Refusal | None:
@@ -106,30 +98,12 @@ class BudgetLeft:
     usage: int | None = None
 
 
-def normalize_code(code: str) -> str:
-    """Codes match case-insensitively after trimming."""
-    return code.strip().lower()
-
-
-def account_promotion(account: AccountPortal) -> Promotion | None:
-    """The account's ``auto_discount`` as the automatic order promotion ``account:<id>``."""
-    auto = account.auto_discount
-    if auto is None:
-        return None
-    return Promotion(
-        code=f"{ACCOUNT_PREFIX}{account.id}",
-        benefit=OrderBenefit(auto.value),
-        name=f"{account.id} account discount",
-        schedule=Schedule(priority=auto.priority),
-    )
-
-
 @dataclass
 class _Candidate:
     position: int
+    entry: Entry
     promotion: Promotion
     via: str | None = None  # the entered code, as entered (trimmed)
-    outcome: Outcome | None = None
 
 
 @dataclass
@@ -137,13 +111,13 @@ class Result:
     """The result of :func:`run`."""
 
     applied: list[AppliedPromotion] = field(default_factory=list)
-    rejected: list[tuple[tuple[int, int], Rejection, bool]] = field(default_factory=list)
+    rejected: list[tuple[tuple[int, int], Rejection]] = field(default_factory=list)
     near: list[NearMiss] = field(default_factory=list)
 
-    def reported(self, explain: bool) -> list[Rejection]:
-        """Rejections of entered codes, and with ``explain`` every one, in order."""
-        chosen = [(k, r) for k, r, entered in self.rejected if entered or explain]
-        return [r for _, r in sorted(chosen, key=lambda kr: kr[0])]
+    def reported(self) -> list[Rejection]:
+        """The rejections reported (entered codes; with ``explain`` every one), in
+        promotion order, then unknown codes in the order entered."""
+        return [r for _, r in sorted(self.rejected, key=lambda kr: kr[0])]
 
 
 class _Run:
@@ -196,13 +170,19 @@ class _Run:
     ) -> None:
         """Record why ``c`` did not apply: through ``code``, through the code it was to
         apply through, or — refused before one was chosen — once per code entered for it."""
-        entered = self.entered_codes.get(c.promotion.code, [])
+        entered = self.entered_codes.get(c.promotion.code)
+        if entered is None and not self.explain:
+            return  # neither explained nor entered: nobody reads it
         chosen = code if code is not None else c.via
-        codes: list[str | None] = [chosen] if chosen is not None else [*entered] or [None]
+        codes: list[str | None] = (
+            [chosen] if chosen is not None else [*entered] if entered else [None]
+        )
         for shown in codes:
-            order = entered.index(shown) if shown in entered else 0
+            order = entered.index(shown) if entered and shown in entered else 0
+            if shown is None and not self.explain:
+                continue
             rejection = Rejection(c.promotion.code, shown, reason, detail, seen)
-            self.out.rejected.append(((c.position, order), rejection, shown is not None))
+            self.out.rejected.append(((c.position, order), rejection))
 
     def reported(self, c: _Candidate) -> bool:
         return self.explain or c.via is not None
@@ -210,45 +190,36 @@ class _Run:
     # ---- 1. candidates ------------------------------------------------------------
 
     def candidates(
-        self, promotions: Sequence[Promotion], entered: Sequence[str]
+        self, entries: Sequence[Entry], promotions: PromotionSet, entered: Sequence[str]
     ) -> list[_Candidate]:
-        by_code = {p.code: p for p in promotions}
-        if len(by_code) != len(promotions):
-            raise ValueError("promotion codes must be unique")
-        listed: dict[str, list[str]] = {}
-        for p in promotions:
-            if p.trigger is Trigger.CODE:
-                for code in p.codes:
-                    listed.setdefault(normalize_code(code), []).append(p.code)
         seen: dict[str, str] = {}
         for raw in entered:
             key = normalize_code(raw)
             if key and key not in seen:
                 seen[key] = raw.strip()
+        by_code = promotions.by_code
         for key, shown in seen.items():
-            owners = {*listed.get(key, ()), *self.rules.code_owners(key)}
+            owners = {*promotions.listed.get(key, ()), *self.rules.code_owners(key)}
             owners = {o for o in owners if o in by_code and by_code[o].trigger is Trigger.CODE}
             if not owners:
                 detail = f"no promotion has the code {shown!r}"
                 rejection = Rejection(None, shown, Reason.UNKNOWN_CODE, detail)
                 # after every promotion's, in the order entered
-                self.out.rejected.append(
-                    ((len(promotions), len(self.out.rejected)), rejection, True)
-                )
+                self.out.rejected.append(((len(entries), len(self.out.rejected)), rejection))
             for owner in sorted(owners):
                 self.entered_codes.setdefault(owner, []).append(shown)
-        ordered = sorted(promotions, key=lambda p: (-p.schedule.priority, p.code))
         found: list[_Candidate] = []
-        for position, p in enumerate(ordered):
-            c = _Candidate(position, p)
+        for position, entry in enumerate(entries):
+            c = _Candidate(position, entry, entry.promotion)
             if self.admit(c):
                 found.append(c)
         return found
 
     def admit(self, c: _Candidate) -> bool:
-        p = c.promotion
-        own = p.code.startswith(ACCOUNT_PREFIX)
-        why = refusal(p.schedule, self.now, self.w.context.store, f"promotion {p.code!r}")
+        p, own = c.promotion, c.entry.own
+        why = None
+        if not c.entry.always:
+            why = refusal(p.schedule, self.now, self.w.context.store, f"promotion {p.code!r}")
         if why is None and p.campaign is not None:
             why = self.campaign_refusal(p.campaign)
         account = self.account
@@ -263,7 +234,7 @@ class _Run:
         if why is None and p.trigger is Trigger.CODE and p.code not in self.entered_codes:
             why = (Reason.CODE_REQUIRED, "it applies through a code, and none of its was entered")
         if why is None:
-            why = self.currency_refusal(p)
+            why = self.currency_refusal(c)
         if why is not None:
             self.reject(c, *why)
             return False
@@ -297,9 +268,9 @@ class _Run:
             return Reason.INACTIVE, f"campaign {code!r} does not exist"
         return refusal(campaign.schedule, self.now, self.w.context.store, f"campaign {code!r}")
 
-    def currency_refusal(self, p: Promotion) -> Refusal | None:
-        cart = self.w.currency
-        bound = value_currencies(p.benefit)
+    def currency_refusal(self, c: _Candidate) -> Refusal | None:
+        p, cart = c.promotion, self.w.currency
+        bound = c.entry.currencies
         if bound and cart not in bound:
             shown = ", ".join(sorted(bound))
             return Reason.CURRENCY, f"its amounts are in {shown}; the cart is in {cart}"
@@ -388,6 +359,10 @@ class _Run:
                     )
             return
         rest = [c for c in candidates if not c.promotion.exclusive]
+        groups: dict[str, list[_Candidate]] = {}
+        for c in rest:
+            if c.promotion.best_of is not None:
+                groups.setdefault(c.promotion.best_of, []).append(c)
         decided: set[str] = set()
         stopper: str | None = None
         for c in rest:
@@ -395,9 +370,7 @@ class _Run:
             if group is not None and group in decided:
                 continue
             if stopper is not None:
-                members = (
-                    [c] if group is None else [m for m in rest if m.promotion.best_of == group]
-                )
+                members = [c] if group is None else groups[group]
                 for m in members:
                     self.reject(
                         m, Reason.STOPPED, f"promotion {stopper!r} stops further promotions"
@@ -412,7 +385,7 @@ class _Run:
                     winner = None
             else:
                 decided.add(group)
-                winner, outcome = self.best_of([m for m in rest if m.promotion.best_of == group])
+                winner, outcome = self.best_of(groups[group])
             if winner is None or outcome is None:
                 continue
             self.apply(winner, outcome)
@@ -441,7 +414,7 @@ class _Run:
 
 def run(
     w: Working,
-    promotions: Sequence[Promotion],
+    promotions: PromotionSet,
     rules: PricingRules,
     now: dt.datetime,
     *,
@@ -463,9 +436,6 @@ def run(
         default_currency=default_currency,
         explain=explain,
     )
-    every = list(promotions)
-    own = account_promotion(account) if account is not None else None
-    if own is not None:
-        every.append(own)
-    r.sequence(r.candidates(every, codes))
+    entries = promotions.for_account(account)
+    r.sequence(r.candidates(entries, promotions, codes))
     return r.out
