@@ -119,8 +119,9 @@ class BodyLimit:
 
 
 class InvalidateAfterPageWrites:
-    """The admin pages change segments through the services directly: after any of their
-    non-GET requests, drop the evaluate caches (the JSON API invalidates precisely)."""
+    """The admin pages change segments and levers through the services directly: after
+    any of their non-GET requests, drop the evaluate caches and the compiled lever
+    catalog (the JSON API invalidates precisely)."""
 
     def __init__(self, app: ASGIApp, state: AppState) -> None:
         self.app = app
@@ -138,6 +139,7 @@ class InvalidateAfterPageWrites:
             await self.app(scope, receive, send)
         finally:
             self.state.evaluator.invalidate_catalog()
+            self.state.targeting.invalidate()
 
 
 async def _send_error(send: Send, status: int, type_: str, message: str) -> None:
