@@ -143,3 +143,39 @@ def test_an_update_of_a_stale_version_is_refused_and_writes_nothing(shop: Store)
     with pytest.raises(ConflictError):
         segments.delete_segment(shop, "big", T0, expected_version=1)
     assert segments.find_segment(shop, "big") is not None
+
+
+def test_refreshing_only_manual_segments_with_includes_and_excludes(shop: Store) -> None:
+    # A layer of manual segments alone: its target is the includes only (found by the
+    # model-based test: the refresh failed with a missing column).
+    segments.create_segment(
+        shop, SegmentDefinition(code="hand", name="hand", kind=SegmentKind.MANUAL), T0
+    )
+    segments.add_members(shop, "hand", ["c1", "c2"], T0)
+    segments.create_segment(shop, rule_segment("big", "total_spent > 100"), T0)
+    segments.remove_members(shop, "big", ["c3"], T0)  # an exclude, kept when it turns manual
+    segments.update_segment(
+        shop, SegmentDefinition(code="big", name="big", kind=SegmentKind.MANUAL), T0
+    )
+    report = segments.refresh(shop, ["hand", "big"], T0)
+    assert report.segments == ["big", "hand"]
+    assert stored(shop, "hand") == {"c1", "c2"} and stored(shop, "big") == set()
+    segments.refresh(shop, None, T1)
+    assert stored(shop, "hand") == {"c1", "c2"}
+
+
+def test_including_a_customer_the_rule_selects_makes_the_reason_manual(shop: Store) -> None:
+    segments.create_segment(shop, rule_segment("big", "total_spent > 100"), T0)
+    assert stored(shop, "big") == {"c2", "c3"}
+    result = segments.add_members(shop, "big", ["c2", "c1"], T0)
+    assert (result.entered, result.exited) == (1, 0)
+    rows = shop._q(
+        "SELECT customer_id, reason, since FROM memberships WHERE segment_code = 'big' "
+        "ORDER BY customer_id"
+    )
+    assert rows == [("c1", "manual", T0), ("c2", "manual", T0), ("c3", "rule", T0)]
+    # the reason alone moved: no second entry for c2
+    entries = shop._q(
+        "SELECT COUNT(*) FROM membership_history WHERE segment_code = 'big' AND customer_id = 'c2'"
+    )
+    assert entries == [(1,)]

@@ -228,9 +228,11 @@ def build_targets(
         )
         for i in range(len(rules))
     ]
+    # Named here too: in a layer of manual segments only, this part comes first and names
+    # the UNION's columns.
     parts.append(
         render(
-            "SELECT s.segment_code, s.customer_id, 1 FROM segment_manual AS s "
+            "SELECT s.segment_code, s.customer_id, 1 AS inc FROM segment_manual AS s "
             "WHERE s.mode = 'include' AND {c} AND {s}",
             c=store._in_list(fixed("s.segment_code"), "codes"),
             s=scope,

@@ -29,6 +29,7 @@ from segmint.services.levers import levers_reading_segment
 from segmint.services.segment_graph import SegmentGraph, cycle_message
 from segmint.services.segment_graph import referenced_segments as referenced_segments
 from segmint.store import outbox
+from segmint.store.memberships import set_reason
 from segmint.store.outbox import Work
 from segmint.store.segments import (
     EXCLUDE,
@@ -529,6 +530,8 @@ def add_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -
             current = set(repo.member_ids(code))
             enters = [(c, "manual") for c in sorted(set(wanted) - current)]
             entered, exited = _apply(store, code, enters, [], now, "manual")
+            # Members the rule had already selected are now in as included.
+            set_reason(store, code, sorted(set(wanted) & current), "manual")
             batch = _queue_dependents(store, repo, code, [c for c, _ in enters])
         _refresh_dependents(store, repo, code, now, [c for c, _ in enters], batch)
     return ManualResult(len(wanted), entered, exited)

@@ -172,6 +172,23 @@ def _apply_rows(
     return entered, exited
 
 
+def set_reason(store: Store, segment_code: str, customer_ids: Sequence[str], reason: str) -> None:
+    """Make ``reason`` the reason of those of ``customer_ids`` who are members of the
+    segment: a member who stays for another reason (an include added for a customer the
+    rule matched) gets no entry or exit, and keeps ``since``."""
+    _check("manual", [reason])
+    if not customer_ids:
+        return
+    store._x(
+        render(
+            "UPDATE memberships SET reason = $reason WHERE segment_code = $code "
+            "AND reason <> $reason AND {f}",
+            f=store._in_list(fixed("customer_id"), "ids"),
+        ),
+        {"code": segment_code, "reason": reason, "ids": list(customer_ids)},
+    )
+
+
 def _current(store: Store, code: str, ids: Sequence[str]) -> dict[str, str]:
     """Current members among ``ids`` of segment ``code``, with their reason."""
     rows = store._q(
