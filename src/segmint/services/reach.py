@@ -6,13 +6,15 @@ what it reads:
 - ``None`` (GLOBAL): every known customer (anonymous visitors too, who are not counted);
 - a rule over the request alone (``context.*``, ``cart.*``, ``IN SEGMENT`` of a real-time
   segment over the request alone): it depends on the request, no count;
-- a rule over stored data only: counted by the SQL engine (:func:`segmint.engine.match.match`),
-  as a materialized segment with that rule would be;
+- a rule over stored data only: counted by the SQL engine
+  (:func:`segmint.engine.match.match`), as a materialized segment with that rule would be;
 - a real-time rule that also reads stored data (``context.view = 'business' AND
   orders_count = 0``): counted over every stored profile with an EMPTY request context
-  (no view, store, query or cart), the Python engine's way. Real-time segments it names
-  are evaluated alike, in the dependency order the evaluator uses, and their user groups
-  given, as per request (docs/targeting.md, "Who an audience reaches").
+  (no view, store, query or cart), the Python engine's way
+  (:func:`~segmint.engine.match.match_python`). A rule that names real-time segments, or
+  reads ``user_groups`` while real-time segments exist (their groups), is counted alike
+  with each customer's real-time segments evaluated over the empty request, as evaluate
+  would (docs/targeting.md, "Who an audience reaches").
 """
 
 from __future__ import annotations
@@ -76,12 +78,20 @@ def audience_reach(
     named_realtime = checked.segments & {rt.definition.code for rt in segments.realtime}
     if not reads_customer(checked) and checked.segments <= segments.anonymous_segments:
         return Reach(REQUEST, None, total, "depends on the request (reads context/cart only)")
-    if not checked.realtime and not named_realtime:
+    # real-time segments (named, or giving a group the rule reads) match per request
+    through_realtime = bool(named_realtime) or (
+        bool(segments.realtime) and reads_user_groups(checked.rule)
+    )
+    if not checked.realtime and not through_realtime:
         count = len(match(store, checked, now))
         return Reach(STORED, count, total, "from stored data (SQL engine)")
-    how = "real-time rule: counted over stored profiles with an empty request context"
-    if not named_realtime and not (segments.realtime and reads_user_groups(checked.rule)):
+    if not through_realtime:
+        how = "real-time rule: counted over stored profiles with an empty request context"
         return Reach(REALTIME, len(match_python(store, checked, now)), total, how)
+    how = (
+        "reads real-time segments: counted over stored profiles with an empty request "
+        "context, real-time segments evaluated alike"
+    )
     return Reach(REALTIME, _realtime_count(store, checked, now, segments), total, how)
 
 
