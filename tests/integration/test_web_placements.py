@@ -283,6 +283,20 @@ def test_live_audience_validation(web: tuple[TestClient, str]) -> None:
     wrong = validate("orders_count >= 'x'")
     assert "line 1" in wrong and "^" in wrong
     assert "unknown segment 'nope'" in validate("IN SEGMENT 'nope'")
+    # htmx posts the whole form: the audience checked is the one that triggered the call
+    both = {"item-0-audience": "", "item-1-audience": "IN SEGMENT 'nope'"}
+    response = client.post(
+        "/placements/_validate",
+        data=both,
+        headers={"X-CSRF-Token": csrf, "HX-Trigger-Name": "item-1-audience"},
+    )
+    assert "unknown segment 'nope'" in html.unescape(response.text)
+    response = client.post(
+        "/placements/_validate",
+        data=both,
+        headers={"X-CSRF-Token": csrf, "HX-Trigger-Name": "item-0-audience"},
+    )
+    assert "GLOBAL" in response.text
 
 
 def test_a_stale_edit_is_refused(web: tuple[TestClient, str], shop: Store) -> None:

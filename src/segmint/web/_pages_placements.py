@@ -171,7 +171,10 @@ def validate_audience(request: Request, store: StoreDep, now: NowDep, form: Form
     session = guard(request, store, now, form)
     if isinstance(session, Response):
         return session
-    text = next((v for k, v in form.fields.items() if k.endswith("-audience")), "")
+    # htmx posts the whole form: the audience is the field that triggered the call
+    trigger = request.headers.get("HX-Trigger-Name") or ""
+    names = [k for k in form.fields if k.endswith("-audience")]
+    text = form.get(trigger if trigger in names else (names[0] if names else ""))
     problem = service.audience_problem(store, text) if text.strip() else None
     return render(
         request,
