@@ -10,6 +10,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -531,3 +532,82 @@ def test_reach_through_real_time_segments_matches_evaluate(
     assert reach_of(page, "via-segment") == ("realtime", str(shown["via-segment"]))
     assert reach_of(page, "via-group") == ("realtime", str(shown["via-group"]))
     assert reach_of(page, "request-only") == ("request", None)
+
+
+class _FormFields(HTMLParser):
+    """The fields a browser would submit from a page's form (text, checked boxes,
+    selected options, textareas)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, str] = {}
+        self._textarea: str | None = None
+        self._select: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        name = a.get("name")
+        if tag == "input" and name and a.get("type") != "checkbox":
+            self.fields[name] = a.get("value", "")
+        elif tag == "input" and name and "checked" in a:
+            self.fields[name] = "on"
+        elif tag == "textarea" and name:
+            self._textarea = name
+            self.fields[name] = ""
+        elif tag == "select":
+            self._select = name
+        elif tag == "option" and self._select and "selected" in a:
+            self.fields[self._select] = a.get("value", "")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "textarea":
+            self._textarea = None
+        elif tag == "select":
+            self._select = None
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea:
+            self.fields[self._textarea] += data
+
+
+def test_the_edit_form_keeps_every_field(web: tuple[TestClient, str], shop: Store) -> None:
+    """A placement with every field set, opened and saved unchanged: nothing changes."""
+    client, _ = web
+    now = dt.datetime.now(dt.UTC)
+    promotion = {"code": "free-ship", "benefit": {"type": "shipping", "percentage": "100"}}
+    levers_service.put_lever(shop, "promotions", "free-ship", promotion, now, who="t")
+    placement = {
+        "code": "cart-msgs",
+        "name": "Cart messages — été",
+        "description": "shown under the cart",
+        "type": "cart_message",
+        "mode": "single",
+        "active": False,
+        "starts_at": "2026-01-01T00:00:00Z",
+        "ends_at": "2027-01-01T06:30:00Z",
+        "stores": ["web", "App"],
+        "priority": -3,
+        "items": [
+            {
+                "code": "nudge",
+                "name": "Nudge",
+                "description": "near free shipping",
+                "audience": "cart.subtotal >= 20\nAND IN SEGMENT 'big'",
+                "when_near": "free-ship",
+                "priority": 7,
+                "stores": ["web"],
+                "starts_at": "2026-02-01T00:00:00Z",
+                "content": {"title": "{{missing}} to go", "n": [1, 2.5, None, True], "o": {}},
+            },
+            {"code": "plain", "active": False, "content": {}},
+        ],
+    }
+    levers_service.put_lever(shop, "placements", "cart-msgs", placement, now, who="t")
+    before = levers_service.show_lever(shop, "placements", "cart-msgs")
+    reader = _FormFields()
+    reader.feed(client.get("/placements/cart-msgs/edit").text)
+    response = client.post("/placements/cart-msgs/edit", data={**reader.fields, "action": "save"})
+    assert response.status_code == 303, response.text
+    assert "Nothing changed" in flash(client.get(response.headers["location"]).text)
+    after = levers_service.show_lever(shop, "placements", "cart-msgs")
+    assert after.version == before.version and after.data == before.data
