@@ -611,3 +611,21 @@ def test_the_edit_form_keeps_every_field(web: tuple[TestClient, str], shop: Stor
     assert "Nothing changed" in flash(client.get(response.headers["location"]).text)
     after = levers_service.show_lever(shop, "placements", "cart-msgs")
     assert after.version == before.version and after.data == before.data
+
+
+def test_a_placement_too_large_for_the_form_is_never_saved_in_part(
+    web: tuple[TestClient, str], shop: Store
+) -> None:
+    from segmint.web._placement_form import MAX_ROWS
+
+    client, csrf = web
+    items = [{"code": f"i{n:03d}", "content": {}} for n in range(MAX_ROWS + 1)]
+    placement = {"code": "big-nav", "type": "navigation", "items": items}
+    now = dt.datetime.now(dt.UTC)
+    levers_service.put_lever(shop, "placements", "big-nav", placement, now, who="t")
+    assert client.get("/placements/big-nav/edit").status_code == 400
+    rows = [item_fields(n, f"i{n:03d}") for n in range(MAX_ROWS + 1)]
+    form = placement_form(csrf, "big-nav", *rows, type="navigation", version="1")
+    response = client.post("/placements/big-nav/edit", data=form)
+    assert response.status_code == 400 and "at most" in response.text
+    assert levers_service.show_lever(shop, "placements", "big-nav").version == 1

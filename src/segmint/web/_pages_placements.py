@@ -31,6 +31,7 @@ from segmint.web._placement_form import (
     MAX_ROWS,
     PlacementErrors,
     placement_from_form,
+    row_count,
     stored_values,
     submitted_values,
 )
@@ -155,6 +156,19 @@ def _form_page(
     )
 
 
+def _too_many(request: Request, session: WebSession) -> HTMLResponse:
+    # Never a partial save: items past the form's rows would be dropped.
+    return render(
+        request,
+        "error.html",
+        session,
+        status_code=400,
+        title="Too many items for the form",
+        message=f"The form edits placements of at most {MAX_ROWS} items. Edit this one as a "
+        "document: segmint levers export / apply, or PUT /v1/placements/{code}.",
+    )
+
+
 @router.get("/placements/_new")
 def new_placement(request: Request, store: StoreDep, now: NowDep) -> Response:
     session = _writer(request, store, now)
@@ -193,6 +207,8 @@ def _save(
     form: Form,
     editing: str | None,
 ) -> Response:
+    if row_count(form) > MAX_ROWS:
+        return _too_many(request, session)
     values, rows = submitted_values(form)
     if form.get("action") == "add_item":
         if len(rows) < MAX_ROWS:
@@ -272,6 +288,8 @@ def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Resp
         row = service.show_lever(store, KIND, code)
     except NotFoundError as error:
         return not_found(request, session, str(error).removeprefix("error: "))
+    if len(row.data.get("items") or ()) > MAX_ROWS:
+        return _too_many(request, session)
     values, rows = stored_values(row.data)
     # The version the form was opened on: saving over a newer one is refused.
     values["version"] = str(row.version)

@@ -75,8 +75,10 @@ class PlacementErrors:
 
 
 def row_count(form: Form) -> int:
+    """How many item rows the form says it has (more than :data:`MAX_ROWS` is refused
+    by the page before reading them)."""
     raw = form.get("item_count")
-    return min(int(raw), MAX_ROWS) if raw.isdigit() else 0
+    return min(int(raw), MAX_ROWS + 1) if raw.isdigit() else 0
 
 
 def form_rows(form: Form) -> list[dict[str, str]]:
