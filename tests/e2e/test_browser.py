@@ -206,3 +206,71 @@ def test_manual_segment_bulk_add_and_remove(page: object, tmp_path: Path) -> Non
     expect(page.locator(".flash")).to_have_text("2 customers removed; memberships: +0 / −2")
     expect(page.locator("ul.members li")).to_have_text(["c01", "c03", "c08"])
     page.screenshot(path=str(tmp_path / "path2.png"), full_page=True)
+
+
+def test_placement_seen_as_a_member_and_as_anonymous(page: object, tmp_path: Path) -> None:
+    """Log in -> a segment with members -> a placement with a GLOBAL item and an item for
+    the segment (its audience validated live) -> its reach -> see it as a member (both
+    items) and as an anonymous visitor (the GLOBAL one only, and why not the other)."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    _log_in(page)
+    page.goto("/segments/new")
+    page.get_by_label("Code", exact=True).fill("vip")
+    page.get_by_label("Name", exact=True).fill("VIP")
+    page.locator("textarea[name=rule_text]").fill("total_spent >= 200")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_have_text("Segment created: vip; 5 members")
+
+    page.get_by_role("link", name="Placements").first.click()
+    expect(page.get_by_role("heading", name="Placements")).to_be_visible()
+    page.get_by_role("link", name="New placement").click()
+    page.locator("input[name=code]").fill("home-feed")  # "Code" also labels each item's
+    page.locator("input[name=name]").fill("Home news feed")
+    page.locator("select[name=type]").select_option("news_feed")
+    page.locator("input[name=item-0-code]").fill("all-news")
+    expect(page.locator("#audience-errors-0")).to_contain_text("GLOBAL")
+    page.locator("textarea[name=item-0-content]").fill('{"title": "News for everyone"}')
+    page.get_by_role("button", name="Add an item").click()
+
+    page.locator("input[name=item-1-code]").fill("vip-news")
+    page.locator("input[name=item-1-priority]").fill("5")
+    audience = page.locator("textarea[name=item-1-audience]")
+    audience.fill("IN SEGMENT 'vpi'")
+    errors = page.locator("#audience-errors-1 .rule-error")
+    expect(errors).to_contain_text("unknown segment 'vpi'")
+    expect(errors.locator("pre.excerpt")).to_contain_text("^")
+    audience.fill("IN SEGMENT 'vip'")
+    expect(page.locator("#audience-errors-1 .ok")).to_contain_text("valid")
+    page.locator("textarea[name=item-1-content]").fill('{"title": "<b>VIP</b> news"}')
+    page.screenshot(path=str(tmp_path / "placement-form.png"), full_page=True)
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".flash")).to_have_text("Placement created: home-feed (version 1)")
+
+    vip_row = page.locator("table.items tr[data-item=vip-news]")
+    expect(vip_row.locator(".reach-count")).to_have_text("5")
+    expect(page.locator("table.items tr[data-item=all-news] .reach-count")).to_have_text("8")
+    expect(page.locator("table.items tr[data-item=all-news]")).to_contain_text("GLOBAL")
+
+    panel = page.locator("#see-as")
+    panel.get_by_label("Customer id").fill("c05")
+    panel.get_by_role("button", name="See it").click()
+    answer = page.locator(".placement-answer[data-placement=home-feed]")
+    expect(answer.locator("ol.shown > li")).to_have_count(2)
+    expect(answer.locator("ol.shown > li").first).to_have_attribute("data-item", "vip-news")
+    # content is shown as JSON text: the markup in it is characters, not an element
+    expect(answer.locator("ol.shown pre.content").first).to_contain_text('"<b>VIP</b> news"')
+    expect(answer.locator("ol.shown b")).to_have_count(0)
+    page.screenshot(path=str(tmp_path / "see-as-member.png"), full_page=True)
+
+    page.get_by_role("link", name="See it as").first.click()
+    page.get_by_label("Anonymous visitor").check()
+    page.get_by_label("View").fill("business")
+    page.get_by_role("button", name="See it").click()
+    answer = page.locator(".placement-answer[data-placement=home-feed]")
+    expect(answer.locator("ol.shown > li")).to_have_count(1)
+    expect(answer.locator("ol.shown > li")).to_have_attribute("data-item", "all-news")
+    rejected = answer.locator("table.rejected tr[data-item=vip-news]")
+    expect(rejected.locator(".reason")).to_have_text("login_required")
+    page.screenshot(path=str(tmp_path / "see-as-anonymous.png"), full_page=True)

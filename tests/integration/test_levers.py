@@ -159,6 +159,32 @@ def test_promo_codes_are_unique_over_the_stored_promotions(shop: Store) -> None:
         levers.put_lever(shop, "promotions", "copycat", other, NOW, who=None)
 
 
+def test_put_lever_versions_create_only_and_check(shop: Store) -> None:
+    from segmint.errors import ConflictError
+
+    feed = DOCUMENT["placements"][0]
+    plain = {**feed, "items": [feed["items"][1]]}  # names no promotion
+    # version 0: create only
+    _, change = levers.put_lever(
+        shop, "placements", "home-feed", plain, NOW, who="t", expected_version=0
+    )
+    assert change is not None and (change.change, change.version) == ("create", 1)
+    with pytest.raises(ConflictError, match="already exists"):
+        levers.put_lever(shop, "placements", "home-feed", plain, NOW, who="t", expected_version=0)
+    with pytest.raises(ConflictError, match="is at version 1, not version 3"):
+        levers.put_lever(shop, "placements", "home-feed", plain, NOW, who="t", expected_version=3)
+    # check_lever validates as put_lever does and writes nothing
+    broken = {**plain, "items": [{**feed["items"][1], "audience": "IN SEGMENT 'nope'"}]}
+    with pytest.raises(DocumentError) as caught:
+        levers.check_lever(shop, "placements", "home-feed", broken)
+    assert caught.value.errors[0][0] == "items[0].audience"
+    assert "items[0].audience" in caught.value.rule_errors
+    assert levers.show_lever(shop, "placements", "home-feed").version == 1
+    assert levers.audience_problem(shop, "IN SEGMENT 'vip'") is None
+    problem = levers.audience_problem(shop, "IN SEGMENT 'vpi'")
+    assert problem is not None and "unknown segment 'vpi'" in str(problem)
+
+
 def test_a_segment_read_by_a_lever_cannot_be_deleted(shop: Store) -> None:
     levers.apply_document(shop, DOCUMENT, NOW, who=None)
     with pytest.raises(ConfigError, match="promotion 'vip10'"):

@@ -43,11 +43,14 @@ __all__ = [
     "ApplyReport",
     "LeverChange",
     "apply_document",
+    "audience_problem",
+    "check_lever",
     "current_document",
     "default_currency",
     "delete_lever",
     "export_document",
     "lever_history",
+    "lever_rows",
     "levers_reading_segment",
     "list_levers",
     "put_lever",
@@ -288,43 +291,63 @@ def put_lever(
     who: str | None,
     expected_version: int | None = None,
 ) -> tuple[Lever, LeverChange | None]:
-    """Create or replace one lever (the API's resource per kind); None when unchanged."""
+    """Create or replace one lever (the API's resource per kind); None when unchanged.
+
+    ``expected_version``: the version the caller read (a newer one is refused with
+    :class:`ConflictError`); ``0`` means the lever must not exist yet (a create that
+    must not replace another's lever)."""
     store.require_schema()
     lever_kind = _kind(kind)
     repo = LeverRepository(store)
     with store.writer_lock(), store.transaction():
         current = repo.get(lever_kind.value, code)
-        if expected_version is not None and (
-            current is None or current.version != expected_version
-        ):
+        if expected_version == 0 and current is not None:
+            raise ConflictError(
+                f"error: {lever_kind.singular} {code!r} already exists "
+                f"(version {current.version}): choose another code or edit it"
+            )
+        if expected_version and (current is None or current.version != expected_version):
             have = "does not exist" if current is None else f"is at version {current.version}"
             raise ConflictError(
                 f"error: {lever_kind.singular} {code!r} {have}, not version {expected_version}: "
                 "read it again and retry"
             )
-        known = {LeverKind(k): v for k, v in repo.codes().items()}
-        lever = doc.lever_from_data(
-            lever_kind,
-            data,
-            store.rule_schema(),
-            segments=_segments(store),
-            known=known,
-            default_currency=default_currency(store),
+        lever = _checked(store, repo, lever_kind, code, data)
+        changes = repo.apply({(lever_kind.value, code): doc.lever_to_data(lever)}, now, who)
+    return lever, (LeverChange(*changes[0]) if changes else None)
+
+
+def check_lever(store: Store, kind: str, code: str, data: Mapping[str, Any]) -> Lever:
+    """Validate one lever as :func:`put_lever` would, writing nothing (raises
+    :class:`~segmint.targeting.document.DocumentError` with every problem)."""
+    store.require_schema()
+    return _checked(store, LeverRepository(store), _kind(kind), code, data)
+
+
+def _checked(
+    store: Store, repo: LeverRepository, lever_kind: LeverKind, code: str, data: Mapping[str, Any]
+) -> Lever:
+    known = {LeverKind(k): v for k, v in repo.codes().items()}
+    lever = doc.lever_from_data(
+        lever_kind,
+        data,
+        store.rule_schema(),
+        segments=_segments(store),
+        known=known,
+        default_currency=default_currency(store),
+    )
+    if key_of(lever) != code:
+        raise ConfigError(
+            f"error: {lever_kind.singular} code: the body says {key_of(lever)!r}, the path {code!r}"
         )
-        if key_of(lever) != code:
-            raise ConfigError(
-                f"error: {lever_kind.singular} code: the body says {key_of(lever)!r}, "
-                f"the path {code!r}"
-            )
+    if isinstance(lever, Promotion):
         others = _parse_rows(
             store, [r for r in repo.all() if (r.kind, r.code) != (lever_kind.value, code)]
         )
-        if isinstance(lever, Promotion):
-            problems = _codes_taken([lever], others)
-            if problems:
-                raise doc.DocumentError(problems)
-        changes = repo.apply({(lever_kind.value, code): doc.lever_to_data(lever)}, now, who)
-    return lever, (LeverChange(*changes[0]) if changes else None)
+        problems = _codes_taken([lever], others)
+        if problems:
+            raise doc.DocumentError(problems)
+    return lever
 
 
 def delete_lever(
@@ -386,6 +409,18 @@ def list_levers(store: Store, kind: str | None = None) -> list[LeverSummary]:
         )
         for r in LeverRepository(store).all(wanted)
     ]
+
+
+def lever_rows(store: Store, kind: str) -> list[LeverRow]:
+    """Every stored lever of one kind, as its document data with version and who."""
+    store.require_schema()
+    return LeverRepository(store).all(_kind(kind).value)
+
+
+def audience_problem(store: Store, text: str) -> RuleError | None:
+    """What is wrong with an audience, as saving its lever would say; None if valid."""
+    store.require_schema()
+    return doc.check_audience(text, store.rule_schema(), segments=_segments(store))
 
 
 def show_lever(store: Store, kind: str, code: str) -> LeverRow:

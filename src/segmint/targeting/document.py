@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from segmint.errors import RuleError
 from segmint.rules.schema import Schema
 from segmint.targeting import money
 from segmint.targeting._doc_fields import DocumentError, Fields, Problems, at, shown
@@ -50,6 +51,7 @@ from segmint.targeting.model import (
 
 __all__ = [
     "DocumentError",
+    "check_audience",
     "lever_from_data",
     "lever_to_data",
     "load_text",
@@ -154,6 +156,16 @@ def lever_from_data(
     p.raise_if_any()
     assert lever is not None  # a reader returns None only after recording a problem
     return lever
+
+
+def check_audience(text: str, schema: Schema, *, segments: Mapping[str, bool]) -> RuleError | None:
+    """The problem with one audience, checked exactly as when its lever is saved (parsed,
+    type-checked with real-time allowed, every ``IN SEGMENT`` naming a segment); None if
+    it is valid. For live validation while an audience is typed."""
+    p = Problems(schema, segments, {}, money.DEFAULT_CURRENCY)
+    if p.rule(text, "audience", "request"):
+        return None
+    return p.rule_errors["audience"]
 
 
 # --- files ------------------------------------------------------------------------------

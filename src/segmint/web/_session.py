@@ -16,6 +16,7 @@ from urllib.parse import quote, unquote
 from fastapi import Request
 from fastapi.responses import Response
 
+from segmint.api import access
 from segmint.services import auth
 from segmint.store.base import Store
 
@@ -84,3 +85,7 @@ def set_flash(response: Response, flash: str) -> None:
 
 def clear_flash(response: Response) -> None:
     response.delete_cookie(FLASH_COOKIE, path="/")
+
+
+#: Web roles that may write levers: those the API lets write them (api/access.py).
+LEVER_WRITERS = access.MARKETER

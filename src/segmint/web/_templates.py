@@ -4,6 +4,7 @@ fragment carries, redirects with a flash message, and the error pages."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,12 @@ def urlpart(value: object) -> str:
     return quote(str(value), safe="")
 
 
+def json_text(value: object) -> str:
+    """A JSON value as indented text: a plain string, so autoescaping shows markup in it
+    as the characters it is (``tojson`` would mark it safe and write ``\\u003c``)."""
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 ENV = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"),
     autoescape=True,  # every template, every fragment: nothing user-typed renders raw
@@ -47,6 +54,7 @@ ENV = jinja2.Environment(
 )
 ENV.filters["instant"] = instant
 ENV.filters["urlpart"] = urlpart
+ENV.filters["json_text"] = json_text
 
 
 def render(

@@ -14,6 +14,8 @@ modules next to it:
 - ``_pages_segments``: the segment list, builder, detail, edit review, delete, members;
 - ``_pages_customers``: the customer search and page;
 - ``_pages_admin``: API keys, users and the worker's status (admin users only);
+- ``_pages_placements``: placements (list, page with reach, create/edit, delete, history)
+  and "see it as" (``_placement_form``: the form; ``_see_as``: the panel);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
 - ``_templates``: the Jinja2 environment, security headers, render and redirect;
@@ -25,7 +27,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from segmint.web import _pages_admin, _pages_customers, _pages_segments, _pages_site
+from segmint.web import (
+    _pages_admin,
+    _pages_customers,
+    _pages_placements,
+    _pages_segments,
+    _pages_site,
+)
 
 __all__ = ["PAGE_SIZE", "router"]
 
@@ -39,3 +47,4 @@ router.include_router(_pages_site.router)
 router.include_router(_pages_segments.router)
 router.include_router(_pages_customers.router)
 router.include_router(_pages_admin.router)
+router.include_router(_pages_placements.router)
