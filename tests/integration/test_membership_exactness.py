@@ -179,3 +179,19 @@ def test_including_a_customer_the_rule_selects_makes_the_reason_manual(shop: Sto
         "SELECT COUNT(*) FROM membership_history WHERE segment_code = 'big' AND customer_id = 'c2'"
     )
     assert entries == [(1,)]
+
+
+def test_deleting_a_segment_first_applies_its_due_entries(store: Store) -> None:
+    """Found by the model-based test: an order dated just after now makes its customer
+    due to enter; deleting the segment later must record that entry (and the exit),
+    not lose it."""
+    customers(store, ["c1"])
+    later = T0 + dt.timedelta(seconds=1)
+    orders(store, [("o1", "c1", later.isoformat(), "completed", 10)])
+    segments.create_segment(
+        store, rule_segment("s", "EXISTS(orders WHERE placed_at WITHIN 7d)"), T0
+    )
+    assert stored(store, "s") == set()
+    segments.delete_segment(store, "s", T0 + dt.timedelta(days=1))
+    changes = [(c.change, c.at) for c in segments.history(store, "s")]
+    assert changes == [("enter", later), ("exit", T0 + dt.timedelta(days=1))]

@@ -529,11 +529,6 @@ def opener(
         yield postgres_opener(request.getfixturevalue("pg_url"))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open finding (issue 15): the history of a segment deleted after an order was "
-    "re-dated one second past now disagrees with the oracle's replay; under investigation",
-)
 def test_memberships_stay_exact_under_any_order_of_operations(
     opener: Callable[[], tuple[Store, Callable[[], None]]],
 ) -> None:

@@ -366,6 +366,7 @@ def delete_segment(
                 f"error: segment {code!r} cannot be deleted: it is referenced by segment"
                 f"{'s' if len(refs) > 1 else ''} {names} (IN SEGMENT '{code}')"
             )
+        _due_first(store, now)  # what was due before the deletion happens first
         leaving = repo.member_ids(code)
         deps = graph.dependents(code)  # no IN SEGMENT referrer: the readers of its group
         with store.transaction():
@@ -525,6 +526,7 @@ def add_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime) -
     wanted = _clean_ids(ids)
     _require_customers(repo, wanted)
     with store.writer_lock():
+        _due_first(store, now)
         with store.transaction():
             repo.set_manual(code, wanted, INCLUDE, now)
             current = set(repo.member_ids(code))
@@ -546,6 +548,7 @@ def remove_members(store: Store, code: str, ids: Iterable[str], now: dt.datetime
     wanted = _clean_ids(ids)
     _require_customers(repo, wanted)
     with store.writer_lock():
+        _due_first(store, now)
         with store.transaction():
             if record.definition.kind is SegmentKind.MANUAL:
                 repo.clear_manual(code, wanted)
