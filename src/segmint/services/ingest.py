@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmint.importing import import_arrow, import_file
 from segmint.importing.report import ImportReport
-from segmint.services.membership import UpdateReport, reevaluate_customers
+from segmint.services.membership import UpdateReport, process_due, reevaluate_customers
 from segmint.store.base import Store
 from segmint.store.outbox import Work
 
@@ -44,6 +44,10 @@ def import_and_update(
     own transaction. A kill between the two leaves the batch for the worker's next pass,
     which brings those customers up to date with no manual refresh."""
     changed = CHANGES.get(kind)
+    if changed is not None:
+        # What was due by now happens under the data as it was, before the import changes it
+        # (a re-dated order must not rewrite the past), as a segment save does.
+        process_due(store, now)
     queue = Work(changed=changed) if changed is not None else None
     if isinstance(path_or_table, (str, Path)):
         report = import_file(store, kind, path_or_table, queue=queue, **import_options)
