@@ -6,24 +6,37 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
-# The evaluate request is shared with the CLI (services/evaluate_request.py).
-from segmint.services.evaluate_request import CartIn, CartLineIn, ContextIn, EvaluateIn
+# The evaluate request, and the field types it shares with every body, are the CLI's too
+# (services/evaluate_request.py).
+from segmint.services.evaluate_request import (
+    CartIn,
+    CartLineIn,
+    ContextIn,
+    EvaluateIn,
+    Id,
+    Money,
+    Quantity,
+    Strict,
+    Text,
+)
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(max_length=1000)]
-Money = Annotated[Decimal, Field(allow_inf_nan=False, max_digits=18, decimal_places=4)]
-Quantity = Annotated[int, Field(ge=-1_000_000, le=1_000_000)]
 Scalar = str | bool | int | float | None
 AttributeValue = Scalar | list[str]
-__all__ = ["CartIn", "CartLineIn", "ContextIn", "EvaluateIn"]
+__all__ = [
+    "CartIn",
+    "CartLineIn",
+    "ContextIn",
+    "EvaluateIn",
+    "Id",
+    "Money",
+    "Quantity",
+    "Strict",
+    "Text",
+]
 
 KIND = Literal["manual", "rule", "purchase", "realtime"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ErrorDetail(BaseModel):
@@ -97,14 +110,8 @@ class CustomerIn(CustomerFields):
     id: Id
 
 
-class OrderLineIn(Strict):
-    sku: Text | None = None
-    product_name: Text | None = None
-    brand: Text | None = None
-    category: Text | None = None
-    quantity: Quantity | None = None
-    unit_price: Money | None = None
-    amount: Money | None = None
+class OrderLineIn(CartLineIn):
+    """An order line: the same fields as a cart line."""
 
 
 class OrderIn(Strict):

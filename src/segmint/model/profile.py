@@ -105,6 +105,19 @@ class Profile:
     segments: frozenset[str] = frozenset()
     inherited_groups: tuple[str, ...] = ()
 
+    def with_data(self) -> Profile:
+        """A new profile sharing this one's stored data (fields, attributes, collections),
+        whose segments a caller sets for one evaluation without touching this one."""
+        return Profile(
+            id=self.id,
+            fields=self.fields,
+            attributes=self.attributes,
+            orders=self.orders,
+            lines=self.lines,
+            events=self.events,
+            wishlist=self.wishlist,
+        )
+
     def set_segments(self, codes: Iterable[str], group_of: Mapping[str, str]) -> None:
         """Set the memberships and the groups they give: ``group_of`` maps the code of
         every segment targetable at the evaluation instant to its user group (codes

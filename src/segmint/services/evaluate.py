@@ -377,16 +377,7 @@ def _evaluate(
                 extra.append(answer)
     if catalog.realtime:
         if state is not None and known and state.profile is not None:
-            base = state.profile
-            profile = Profile(
-                id=base.id,
-                fields=base.fields,
-                attributes=base.attributes,
-                orders=base.orders,
-                lines=base.lines,
-                events=base.events,
-                wishlist=base.wishlist,
-            )
+            profile = state.profile.with_data()
         else:
             profile = Profile(id=customer_id or "")
         # `user_groups` in a rule: the explicit groups plus those of the MATERIALIZED

@@ -191,15 +191,7 @@ def audience_profile(evaluation: Evaluation) -> Profile:
     this request matched and the groups they give."""
     base = evaluation.profile
     if base is not None and evaluation.known:
-        profile = Profile(
-            id=base.id,
-            fields=base.fields,
-            attributes=base.attributes,
-            orders=base.orders,
-            lines=base.lines,
-            events=base.events,
-            wishlist=base.wishlist,
-        )
+        profile = base.with_data()
     else:
         profile = Profile(id=evaluation.customer_id or "")
     profile.set_segments(
