@@ -110,7 +110,7 @@ def test_evaluate_known_and_anonymous_with_realtime_segments(api: TestClient) ->
     )
     request = {
         "context": {"view": "business", "store": "eu"},
-        "cart": {"lines": [{"sku": "a", "brand": "ACME", "quantity": 2, "amount": "120"}]},
+        "cart": {"lines": [{"sku": "a", "brand": "ACME", "quantity": 2, "unit_price": "60"}]},
     }
     known = ok(api.post("/v1/evaluate", json={"customer_id": "c1", **request}))
     assert known["known"] is True

@@ -110,8 +110,16 @@ class CustomerIn(CustomerFields):
     id: Id
 
 
-class OrderLineIn(CartLineIn):
-    """An order line: the same fields as a cart line."""
+class OrderLineIn(Strict):
+    """An order line (RULES.md §1, ``lines``)."""
+
+    sku: Text | None = None
+    product_name: Text | None = None
+    brand: Text | None = None
+    category: Text | None = None
+    quantity: Quantity | None = None
+    unit_price: Money | None = None
+    amount: Money | None = None
 
 
 class OrderIn(Strict):
@@ -143,6 +151,9 @@ class ProductIn(Strict):
     brand: Text | None = None
     category: Text | None = None
     unit_price: Money | None = None
+    min_price: Money | None = Field(
+        default=None, description="the lowest unit price discounts may reach"
+    )
 
 
 class AccountIn(Strict):
@@ -451,12 +462,69 @@ class FalsePart(BaseModel):
 
 
 class RejectedItem(BaseModel):
-    placement: str
-    item: str | None
+    """A promotion or entered code (``promotion``, ``code``), a price list
+    (``price_list``) or a placement item (``placement``, ``item``) that did not apply."""
+
+    promotion: str | None = None
+    code: str | None = None
+    price_list: str | None = None
+    placement: str | None = None
+    item: str | None = None
     reason: str
     detail: str
     false: list[FalsePart] | None = Field(
-        default=None, description="for reason 'audience': the parts of the audience that were false"
+        default=None,
+        description="with explain, for 'audience' and 'condition': the parts that were false",
+    )
+
+
+class LineDiscountOut(BaseModel):
+    promotion: str
+    amount: str
+
+
+class PricedLineOut(BaseModel):
+    id: str
+    sku: str
+    quantity: int
+    list_unit_price: str = Field(description="before price lists")
+    unit_price: str = Field(description="after price lists")
+    price_list: str | None = Field(description="the price list that priced it")
+    subtotal: str
+    discounts: list[LineDiscountOut]
+    discount: str
+    total: str
+
+
+class PricedShippingOut(BaseModel):
+    method: str | None
+    amount: str
+    discount: str
+    total: str
+
+
+class PricedCartOut(BaseModel):
+    currency: str
+    lines: list[PricedLineOut]
+    subtotal: str = Field(description="the lines after price lists, before discounts")
+    discount: str
+    shipping: PricedShippingOut | None
+    total: str
+
+
+class AppliedPromotionOut(BaseModel):
+    code: str = Field(description="the promotion (account:<id> for an account's discount)")
+    name: str
+    amount: str = Field(description="off the lines")
+    shipping: str = Field(description="off shipping")
+    via_code: str | None
+    message: str | None
+
+
+class NearMissOut(BaseModel):
+    promotion: str
+    missing: dict[str, str | int] = Field(
+        description="by path: cart.subtotal an amount, cart.quantity a count"
     )
 
 
@@ -467,9 +535,15 @@ class EvaluateOut(BaseModel):
     user_groups: list[UserGroupOut]
     as_of: dt.datetime = Field(description="the evaluation instant")
     customer: EvaluatedCustomer
+    cart: PricedCartOut = Field(description="the cart priced to the cent (lines in order)")
+    promotions: list[AppliedPromotionOut] = Field(description="the promotions applied, in order")
+    rejected: list[RejectedItem] = Field(
+        description="every entered code that did not apply; with explain, every promotion, "
+        "price list and placement item that did not, and why"
+    )
+    near: list[NearMissOut] = Field(
+        description="automatic promotions only a cart threshold keeps away"
+    )
     placements: dict[str, list[ShownItem]] = Field(
         description="each placement asked for (or every one) with the items it shows, in order"
-    )
-    rejected: list[RejectedItem] | None = Field(
-        default=None, description="with explain: every placement item that did not show, and why"
     )

@@ -145,7 +145,10 @@ def _ingest(
     request: Request, store: Store, kind: str, records: list[dict[str, Any]], now: dt.datetime
 ) -> m.IngestResult:
     report, update = customers.ingest(store, kind, records, now)
-    _state(request).evaluator.invalidate_customers(report.customer_ids)
+    state = _state(request)
+    state.evaluator.invalidate_customers(report.customer_ids)
+    if kind == "products":
+        state.targeting.invalidate_products()  # cart lines take omitted fields from them
     return m.IngestResult(
         kind=kind,
         received=len(records),

@@ -131,6 +131,8 @@ async def _import(
                 state.pool.release(store)
             if report.customer_ids:
                 state.evaluator.invalidate_customers(report.customer_ids)
+            if kind == "products":
+                state.targeting.invalidate_products()
             return {
                 "report": report.to_dict(),
                 "memberships": update.to_dict(),

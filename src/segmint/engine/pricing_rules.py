@@ -18,6 +18,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from segmint.compile.python import Predicate, compile_predicate
+from segmint.errors import RuleError
 from segmint.model.profile import Profile, RequestContext
 from segmint.rules import ast, check, parse
 from segmint.rules.schema import DEFAULT_SCHEMA, Schema
@@ -29,6 +30,10 @@ from segmint.targeting.model import (
     TieredBenefit,
 )
 from segmint.targeting.promotions import PricingRules, Refusal
+
+
+def _never(*_: object) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class CompiledPricingRules:
     condition_asts: dict[str, ast.Rule] = field(default_factory=dict)
     audiences: dict[tuple[str, str], Predicate] = field(default_factory=dict)
     lines: dict[str, _LineRule] = field(default_factory=dict)
+    # whether only a known customer can match an audience: it reads stored customer data,
+    # or is IN SEGMENT of segments (kept here) an anonymous visitor may not be in
+    audience_needs: dict[tuple[str, str], tuple[bool, frozenset[str]]] = field(
+        default_factory=dict
+    )
+    #: (kind, code) -> why a stored rule no longer checks; its rule is taken as false
+    broken: dict[tuple[str, str], str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -61,26 +73,67 @@ class CompiledPricingRules:
         promotions: Iterable[Promotion],
         price_lists: Iterable[PriceList] = (),
         schema: Schema = DEFAULT_SCHEMA,
+        *,
+        lenient: bool = False,
     ) -> CompiledPricingRules:
-        """Compile every rule; a rule that does not check raises its RuleError."""
+        """Compile every rule; a rule that does not check raises its RuleError, or with
+        ``lenient`` (stored levers, after the schema moved) is recorded in ``broken`` and
+        taken as false, so one lever cannot stop every request from being answered."""
         out = cls(schema)
         for p in promotions:
-            if p.condition is not None:
-                checked = check(parse(p.condition), schema, text=p.condition)
-                out.conditions[p.code] = compile_predicate(checked.rule, schema)
-                out.condition_asts[p.code] = checked.rule
-            if p.audience is not None:
-                out.audiences["promotion", p.code] = out._compile(p.audience)
-            for rule in line_rules(p):
-                out.line_rule(rule)
+            try:
+                out._add_promotion(p)
+            except RuleError as error:
+                if not lenient:
+                    raise
+                out._break("promotion", p.code, error)
+                if p.condition is not None:
+                    out.conditions.setdefault(p.code, _never)
+                for rule in line_rules(p):
+                    try:
+                        out.line_rule(rule)
+                    except RuleError:
+                        out.lines[rule] = _LineRule(_never, reads_amount=False)
         for pl in price_lists:
-            if pl.audience is not None:
-                out.audiences["price_list", pl.code] = out._compile(pl.audience)
+            if pl.audience is None:
+                continue
+            try:
+                out.audiences["price_list", pl.code] = out._audience(
+                    "price_list", pl.code, pl.audience
+                )
+            except RuleError as error:
+                if not lenient:
+                    raise
+                out._break("price_list", pl.code, error)
         return out
 
-    def _compile(self, text: str) -> Predicate:
-        checked = check(parse(text), self.schema, text=text)
+    def _add_promotion(self, p: Promotion) -> None:
+        if p.condition is not None:
+            checked = check(parse(p.condition), self.schema, text=p.condition)
+            self.conditions[p.code] = compile_predicate(checked.rule, self.schema)
+            self.condition_asts[p.code] = checked.rule
+        if p.audience is not None:
+            self.audiences["promotion", p.code] = self._audience("promotion", p.code, p.audience)
+        for rule in line_rules(p):
+            self.line_rule(rule)
+
+    def _break(self, kind: str, code: str, error: RuleError) -> None:
+        self.broken[kind, code] = error.message
+        self.audiences.setdefault((kind, code), _never)
+
+    def _audience(self, kind: str, code: str, text: str) -> Predicate:
+        checked = check(parse(text), self.schema, text=text, allow_realtime=True)
+        own = bool(
+            checked.customer_fields or checked.attributes or (checked.collections - {"cart.lines"})
+        )
+        self.audience_needs[kind, code] = (own, frozenset(checked.segments))
         return compile_predicate(checked.rule, self.schema)
+
+    def needs_customer(
+        self, kind: str, code: str, anonymous_segments: frozenset[str] = frozenset()
+    ) -> bool:
+        own, segments = self.audience_needs.get((kind, code), (False, frozenset()))
+        return own or not segments <= anonymous_segments
 
     def line_rule(self, text: str) -> _LineRule:
         found = self.lines.get(text)
@@ -96,10 +149,17 @@ class CompiledPricingRules:
         return found
 
     def for_request(
-        self, profile: Profile, now: dt.datetime, request: RequestContext | None = None
+        self,
+        profile: Profile,
+        now: dt.datetime,
+        request: RequestContext | None = None,
+        *,
+        known: bool = True,
+        anonymous_segments: frozenset[str] = frozenset(),
     ) -> PricingRules:
         """The callbacks for one visitor at ``now``; audiences read ``request`` (the
-        context and cart as requested). Each call starts a new line-rule memo."""
+        context and cart as requested). An audience that needs a known customer refuses
+        an anonymous visitor (``login_required``). Each call starts a new line-rule memo."""
         memo: dict[str, frozenset[int]] = {}  # line rules that do not read amount
         # rules that read amount: (rule, line index) -> (the line, its amount, the answer)
         by_amount: dict[tuple[str, int], tuple[object, object, bool]] = {}
@@ -134,10 +194,15 @@ class CompiledPricingRules:
             return result
 
         def audience(lever: Promotion | PriceList) -> Refusal | None:
+            kind = "promotion" if isinstance(lever, Promotion) else "price_list"
+            broken = self.broken.get((kind, lever.code))
+            if broken is not None:
+                return "audience", f"the rules no longer type-check: {broken}"
+            if not known and self.needs_customer(kind, lever.code, anonymous_segments):
+                return "login_required", "the audience reads customer data: a known customer only"
             text = lever.audience or ""
             value = audiences.get(text)
             if value is None:
-                kind = "promotion" if isinstance(lever, Promotion) else "price_list"
                 value = audiences[text] = self.audiences[kind, lever.code](profile, now, request)
             if value:
                 return None

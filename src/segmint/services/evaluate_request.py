@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from segmint.errors import ConfigError
-from segmint.model.profile import CartLine, RequestContext
+from segmint.model.profile import RequestContext
 
 Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=1000)]
@@ -29,23 +29,30 @@ class Strict(BaseModel):
 
 
 class CartLineIn(Strict):
-    """A cart line: the fields of an order line (RULES.md §1, ``cart.lines``)."""
+    """A cart line (TARGETING.md §3): ``sku`` and ``quantity``; the fields it omits are
+    taken from the product catalog."""
 
-    sku: Text | None = None
+    id: Id | None = Field(default=None, description='default: its position, "1", "2", …')
+    sku: Id
+    quantity: Annotated[int, Field(ge=1, le=1_000_000)]
+    unit_price: Money | None = Field(default=None, description="default: the catalog's")
+    min_price: Money | None = Field(default=None, description="default: the catalog's, or 0")
     product_name: Text | None = None
     brand: Text | None = None
     category: Text | None = None
-    quantity: Quantity | None = None
-    unit_price: Money | None = None
-    amount: Money | None = None
+
+
+class ShippingIn(Strict):
+    method: Text | None = None
+    amount: Money = Field(ge=0)
 
 
 class CartIn(Strict):
-    subtotal: Money | None = Field(
-        default=None, description="default: the sum of the lines' amounts"
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$")] | None = Field(
+        default=None, description="ISO 4217; default the store's default currency"
     )
-    quantity: Quantity | None = Field(default=None, description="default: the lines' quantities")
     lines: list[CartLineIn] = Field(default_factory=list, max_length=1000)
+    shipping: ShippingIn | None = None
 
 
 class ContextIn(Strict):
@@ -66,41 +73,57 @@ class EvaluateIn(Strict):
     )
     context: ContextIn = Field(default_factory=ContextIn)
     cart: CartIn = Field(default_factory=CartIn)
+    codes: list[Annotated[str, StringConstraints(min_length=1, max_length=100)]] = Field(
+        default_factory=list, max_length=20, description="promo codes entered"
+    )
     placements: list[Code] | None = Field(
         default=None, max_length=500, description="the placements to answer; absent: every one"
     )
     explain: bool = Field(
-        default=False, description="also list every placement item that did not show, and why"
+        default=False,
+        description="also list every promotion, price list and placement item that did "
+        "not apply, and why",
     )
 
 
 @dataclass(frozen=True)
+class RequestLine:
+    """A cart line as requested: what it omits the product catalog fills in."""
+
+    sku: str
+    quantity: int
+    id: str | None = None
+    unit_price: Decimal | None = None
+    min_price: Decimal | None = None
+    product_name: str | None = None
+    brand: str | None = None
+    category: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestCart:
+    currency: str | None = None  # None: the store's default
+    lines: tuple[RequestLine, ...] = ()
+    shipping_amount: Decimal | None = None  # None: no shipping
+    shipping_method: str | None = None
+
+
+@dataclass(frozen=True)
 class TargetingRequest:
+    """A request to answer. ``context`` carries no cart: the service fills the lines from
+    the catalog, prices them and sets the cart fields the rules read."""
+
     customer_id: str | None
-    context: RequestContext
+    context: RequestContext = field(default_factory=RequestContext)
     as_of: dt.datetime | None = None
     placements: tuple[str, ...] | None = None
     explain: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
+    cart: RequestCart = RequestCart()
+    codes: tuple[str, ...] = ()
 
 
 def _context(body: EvaluateIn) -> RequestContext:
-    c, cart = body.context, body.cart
-    lines = [CartLine(**line.model_dump()) for line in cart.lines]
-    subtotal = cart.subtotal
-    if subtotal is None and lines:
-        subtotal = sum(
-            (
-                ln.amount
-                if ln.amount is not None
-                else (ln.unit_price or Decimal(0)) * (ln.quantity or 0)
-                for ln in lines
-            ),
-            Decimal(0),
-        )
-    quantity = cart.quantity
-    if quantity is None and lines:
-        quantity = sum(ln.quantity or 0 for ln in lines)
+    c = body.context
     return RequestContext(
         logged_in=c.logged_in,
         view=c.view,
@@ -108,9 +131,17 @@ def _context(body: EvaluateIn) -> RequestContext:
         channel=c.channel,
         path=c.path,
         query=dict(c.query),
-        cart_subtotal=subtotal,
-        cart_quantity=quantity,
-        cart_lines=lines,
+    )
+
+
+def _cart(cart: CartIn) -> RequestCart:
+    lines = tuple(RequestLine(**line.model_dump()) for line in cart.lines)
+    shipping = cart.shipping
+    return RequestCart(
+        currency=cart.currency.upper() if cart.currency is not None else None,
+        lines=lines,
+        shipping_amount=shipping.amount if shipping is not None else None,
+        shipping_method=shipping.method if shipping is not None else None,
     )
 
 
@@ -129,6 +160,8 @@ def to_request(body: EvaluateIn) -> TargetingRequest:
         as_of=_aware(body.as_of),
         placements=tuple(body.placements) if body.placements is not None else None,
         explain=body.explain,
+        cart=_cart(body.cart),
+        codes=tuple(body.codes),
     )
 
 

@@ -34,6 +34,19 @@ from segmint.model.profile import Profile, RequestContext
 from segmint.rules import check, parse
 from segmint.rules.checker import CheckedRule
 from segmint.rules.schema import Schema
+from segmint.services.cart_pricing import (
+    CachedReads,
+    NeedsStore,
+    PricedRequest,
+    PricingCatalog,
+    PricingReads,
+    ProductCache,
+    StoreReads,
+    cart_context,
+    price_request,
+    priced_context,
+    request_cart,
+)
 from segmint.services.evaluate import Evaluation, Evaluator
 from segmint.services.evaluate_request import TargetingRequest
 from segmint.services.levers import current_document, default_currency
@@ -41,6 +54,7 @@ from segmint.store.base import Store
 from segmint.store.levers import LeverRepository
 from segmint.targeting import content as C
 from segmint.targeting import money
+from segmint.targeting.cart import Cart, NearMiss, PricedCart, Rejection
 from segmint.targeting.model import Placement, PlacementItem
 from segmint.targeting.placements import Answer, Reason, choose, ordered
 
@@ -81,9 +95,10 @@ class LeverCatalog:
     items: dict[ItemKey, CompiledItem]
     ranked: dict[str, list[CompiledItem]]  # each placement's items in priority order
     index: AudienceIndex[ItemKey]
-    reads_profile: bool  # some audience or content reads the stored profile
+    reads_profile: bool  # some audience, condition or content reads the stored profile
     currency: str
     schema: Schema
+    pricing: PricingCatalog
     checked_at: float = field(default=0.0, compare=False)
 
 
@@ -96,7 +111,10 @@ def build_catalog(store: Store) -> LeverCatalog:
     store.require_schema()
     version = LeverRepository(store).catalog_version()
     schema = store.rule_schema()
-    placements = {p.code: p for p in sorted(current_document(store).placements, key=_code)}
+    document = current_document(store)
+    currency = default_currency(store)
+    pricing = PricingCatalog.build(document, schema, currency)
+    placements = {p.code: p for p in sorted(document.placements, key=_code)}
     items: dict[ItemKey, CompiledItem] = {}
     audiences: list[tuple[ItemKey, CheckedRule | None]] = []
     ranked: dict[str, list[CompiledItem]] = {}
@@ -117,7 +135,7 @@ def build_catalog(store: Store) -> LeverCatalog:
             ranked.setdefault(placement.code, []).append(compiled)
             if broken is None:
                 audiences.append((key, checked))
-    reads_profile = any(
+    reads_profile = pricing.reads_profile or any(
         ci.reads_customer or any(map(_customer_path, ci.paths)) for ci in items.values()
     )
     return LeverCatalog(
@@ -127,8 +145,9 @@ def build_catalog(store: Store) -> LeverCatalog:
         ranked=ranked,
         index=AudienceIndex.build(audiences, schema),
         reads_profile=reads_profile,
-        currency=default_currency(store),
+        currency=currency,
         schema=schema,
+        pricing=pricing,
         checked_at=time.monotonic(),
     )
 
@@ -153,8 +172,14 @@ class PlacementAnswer:
 class TargetingAnswer:
     as_of: dt.datetime
     evaluation: Evaluation
+    pricing: PricedRequest
+    pricing_rejected: list[dict[str, Any]]  # promotions, codes, then price lists
     placements: list[PlacementAnswer]
     explain: bool
+
+    @property
+    def priced(self) -> PricedCart:
+        return self.pricing.priced
 
     def to_json(self) -> bytes:
         """The answer document; segments and groups come pre-encoded (the hot path)."""
@@ -171,19 +196,32 @@ class TargetingAnswer:
             )
             + "}"
         )
-        tail = ""
+        priced = self.pricing.priced
+        rejected = list(self.pricing_rejected)
         if self.explain:
-            rejected = [r for p in self.placements for r in p.rejected]
-            tail = ',"rejected":' + json.dumps(rejected, ensure_ascii=False, separators=(",", ":"))
+            rejected += [r for p in self.placements for r in p.rejected]
+        cart = _dumps(
+            {
+                "cart": priced.cart_dict(),
+                "promotions": priced.to_dict()["promotions"],
+                "rejected": rejected,
+                "near": [n.to_dict(priced.currency) for n in priced.near],
+            }
+        )
         return (
             f'{{"customer_id":{customer},"known":{known},"segments":[{segments}],'
             f'"user_groups":{groups},"as_of":{as_of},'
-            f'"customer":{{"id":{customer},"known":{known}}},"placements":{shown}{tail}}}'
+            f'"customer":{{"id":{customer},"known":{known}}},{cart[1:-1]},'
+            f'"placements":{shown}}}'
         ).encode()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(self.to_json())
         return data
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def audience_profile(evaluation: Evaluation) -> Profile:
@@ -201,16 +239,30 @@ def audience_profile(evaluation: Evaluation) -> Profile:
 
 
 class _Resolver:
-    """``{{path}}`` values for one request."""
+    """``{{path}}`` values for one request; ``{{missing}}`` is what the item's
+    ``when_near`` promotion misses."""
 
     def __init__(
-        self, profile: Profile, known: bool, context: RequestContext, currency: str
+        self,
+        profile: Profile,
+        known: bool,
+        context: RequestContext,
+        currency: str,
+        near: dict[str, str],
     ) -> None:
         self.profile, self.known, self.context = profile, known, context
         self.digits = money.digits(currency)
+        self.near = near
+        self.missing: str | None = None
+
+    def for_item(self, item: PlacementItem) -> _Resolver:
+        self.missing = self.near.get(item.when_near) if item.when_near is not None else None
+        return self
 
     def __call__(self, path: str) -> str | None:
         c = self.context
+        if path == "missing":
+            return self.missing
         if path.startswith("context.query."):
             return c.query.get(path.removeprefix("context.query."))
         if path.startswith("context."):
@@ -222,13 +274,21 @@ class _Resolver:
             return C.as_text(c.cart_subtotal, self.digits)
         if path == "cart.quantity":
             return C.as_text(c.cart_quantity)
-        if path == "missing" or path.startswith("cart.") or not self.known:
-            return None  # near misses come with promotions; customer paths need a customer
+        if path.startswith("cart.") or not self.known:
+            return None  # customer paths need a customer
         if path in ("id", "customer_id"):
             return self.profile.id
         if path.startswith("attributes."):
             return C.as_text(self.profile.attributes.get(path.removeprefix("attributes.")))
         return C.as_text(self.profile.fields.get(path))
+
+
+def _missing_text(near: NearMiss, currency: str) -> str:
+    """A near miss's missing amount as ``{{missing}}`` shows it: the subtotal's amount
+    when a subtotal is missing, else the quantity."""
+    shown = near.to_dict(currency)["missing"]
+    value = shown.get("cart.subtotal", shown.get("cart.quantity"))
+    return str(value) if value is not None else ""
 
 
 @dataclass
@@ -240,11 +300,15 @@ class Targeting:
     _catalog: LeverCatalog | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _generation: int = 0
+    products: ProductCache = field(default_factory=ProductCache)
 
     def invalidate(self) -> None:
         with self._lock:
             self._catalog = None
             self._generation += 1
+
+    def invalidate_products(self) -> None:
+        self.products.invalidate()
 
     def cached_catalog(self) -> LeverCatalog | None:
         catalog = self._catalog
@@ -267,16 +331,29 @@ class Targeting:
                 self._catalog = catalog
         return catalog
 
-    def answer(self, store: Store, request: TargetingRequest, now: dt.datetime) -> TargetingAnswer:
+    def answer(
+        self,
+        store: Store,
+        request: TargetingRequest,
+        now: dt.datetime,
+        reads: PricingReads | None = None,
+    ) -> TargetingAnswer:
         """Evaluate ``request`` at its ``as_of`` (default ``now``), reading the store only
-        for what the caches lack."""
+        for what the caches lack. ``reads``: where pricing reads counts and products
+        (default: this store; a checkout passes its own, inside its transaction)."""
         catalog = self.catalog(store)
         at = request.as_of or now
+        if reads is None:
+            reads = StoreReads(store, self.products)
+        cart = request_cart(catalog.pricing, request.cart, reads)
+        context = cart_context(request.context, cart)
         evaluation = self.evaluator.evaluate(
-            store, request.customer_id, request.context, at, catalog.reads_profile
+            store, request.customer_id, context, at, catalog.reads_profile
         )
         segments = self.evaluator.catalog(store)
-        return _answer(catalog, request, evaluation, at, segments.anonymous_segments)
+        return _answer(
+            catalog, request, cart, context, evaluation, at, segments.anonymous_segments, reads
+        )
 
     def answer_cached(self, request: TargetingRequest, now: dt.datetime) -> TargetingAnswer | None:
         """:meth:`answer` from the caches alone, or None when they lack something."""
@@ -284,28 +361,55 @@ class Targeting:
         if catalog is None:
             return None
         at = request.as_of or now
-        evaluation = self.evaluator.evaluate_cached(
-            request.customer_id, request.context, at, catalog.reads_profile
-        )
-        segments = self.evaluator.cached_catalog()
-        if evaluation is None or segments is None:
+        reads = CachedReads(self.products)
+        try:
+            cart = request_cart(catalog.pricing, request.cart, reads)
+            context = cart_context(request.context, cart)
+            evaluation = self.evaluator.evaluate_cached(
+                request.customer_id, context, at, catalog.reads_profile
+            )
+            segments = self.evaluator.cached_catalog()
+            if evaluation is None or segments is None:
+                return None
+            return _answer(
+                catalog, request, cart, context, evaluation, at, segments.anonymous_segments, reads
+            )
+        except NeedsStore:
             return None
-        return _answer(catalog, request, evaluation, at, segments.anonymous_segments)
 
 
 def _answer(
     catalog: LeverCatalog,
     request: TargetingRequest,
+    cart: Cart,
+    requested: RequestContext,
     evaluation: Evaluation,
     at: dt.datetime,
     anonymous_segments: frozenset[str],
+    reads: PricingReads,
 ) -> TargetingAnswer:
-    context = request.context
+    profile = audience_profile(evaluation)
+    known = evaluation.known
+    pricing = price_request(
+        catalog.pricing,
+        cart,
+        request.codes,
+        profile,
+        customer_id=evaluation.customer_id,
+        known=known,
+        context=requested,
+        at=at,
+        reads=reads,
+        anonymous_segments=anonymous_segments,
+        explain=request.explain,
+    )
+    priced = pricing.priced
+    pricing_rejected = _pricing_rejected(catalog, priced, profile, requested, at, request.explain)
+    context = priced_context(requested, priced) if cart.lines else requested
+    near = {n.promotion: _missing_text(n, priced.currency) for n in priced.near}
     codes: Iterable[str] = (
         catalog.placements if request.placements is None else dict.fromkeys(request.placements)
     )
-    profile = audience_profile(evaluation)
-    known = evaluation.known
     matched = catalog.index.match(profile, at, context) if catalog.items else []
     # the matched items of each placement, in priority order (what choose visits first)
     found: dict[str, list[CompiledItem]] = {}
@@ -313,7 +417,7 @@ def _answer(
     for key in matched:
         compiled = items[key]
         found.setdefault(compiled.placement, []).append(compiled)
-    resolve = _Resolver(profile, known, context, catalog.currency)
+    resolve = _Resolver(profile, known, context, catalog.currency, near)
     answers: list[PlacementAnswer] = []
 
     def applies(item: PlacementItem, code: str) -> tuple[str, str] | None:
@@ -350,12 +454,13 @@ def _answer(
             at,
             context.store,
             functools.partial(_applies_in, applies, code),
+            near=near,
             candidates=[c.item for c in candidates],
             presorted=True,
             explain=request.explain,
         )
         answers.append(_placement_answer(catalog, result, profile, context, at, resolve))
-    return TargetingAnswer(at, evaluation, answers, request.explain)
+    return TargetingAnswer(at, evaluation, pricing, pricing_rejected, answers, request.explain)
 
 
 _RANK = attrgetter("rank")
@@ -365,6 +470,75 @@ def _applies_in(
     applies: Callable[[PlacementItem, str], tuple[str, str] | None], code: str, item: PlacementItem
 ) -> tuple[str, str] | None:
     return applies(item, code)
+
+
+def _false_parts(
+    rule: str | None, profile: Profile, at: dt.datetime, schema: Schema, context: RequestContext
+) -> list[dict[str, str]]:
+    """The parts of ``rule`` that are false, as ``segmint explain`` shows them."""
+    if rule is None:
+        return []
+    try:
+        checked = check(parse(rule), schema, allow_realtime=True)
+    except RuleError:
+        return []
+    steps = explain(checked.rule, profile, at, schema, context).steps
+    return [{"text": s.text, "sentence": s.sentence} for s in steps if not s.value]
+
+
+def _pricing_rejected(
+    catalog: LeverCatalog,
+    priced: PricedCart,
+    profile: Profile,
+    context: RequestContext,
+    at: dt.datetime,
+    explain_all: bool,
+) -> list[dict[str, Any]]:
+    """The answer's promotion and price-list rejections; for ``audience`` and
+    ``condition``, the false parts (with ``explain``)."""
+    promotions = catalog.pricing.promotions.by_code
+    out: list[dict[str, Any]] = []
+    for r in priced.rejected:
+        entry = r.to_dict()
+        if explain_all and r.promotion is not None and r.promotion in promotions:
+            entry.update(
+                _why(
+                    r,
+                    promotions[r.promotion].audience,
+                    promotions[r.promotion].condition,
+                    catalog,
+                    profile,
+                    context,
+                    at,
+                )
+            )
+        out.append(entry)
+    lists = {pl.code: pl for pl in catalog.pricing.price_lists.lists}
+    for pr in priced.price_lists_rejected:
+        entry = pr.to_dict()
+        if pr.reason == Reason.AUDIENCE and pr.price_list in lists:
+            entry["false"] = _false_parts(
+                lists[pr.price_list].audience, profile, at, catalog.schema, context
+            )
+        out.append(entry)
+    return out
+
+
+def _why(
+    r: Rejection,
+    audience: str | None,
+    condition: str | None,
+    catalog: LeverCatalog,
+    profile: Profile,
+    context: RequestContext,
+    at: dt.datetime,
+) -> dict[str, Any]:
+    if r.reason == Reason.AUDIENCE:
+        return {"false": _false_parts(audience, profile, at, catalog.schema, context)}
+    if r.reason == "condition":
+        seen = r.seen if r.seen is not None else context
+        return {"false": _false_parts(condition, profile, at, catalog.schema, seen)}
+    return {}
 
 
 def _placement_answer(
@@ -382,7 +556,7 @@ def _placement_answer(
         shown.append(
             fixed
             if fixed is not None
-            else _shown_json(s.item.code, C.render(s.item.content, resolve))
+            else _shown_json(s.item.code, C.render(s.item.content, resolve.for_item(s.item)))
         )
     rejected: list[dict[str, Any]] = []
     for r in result.rejected:
