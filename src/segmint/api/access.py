@@ -63,6 +63,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/explain"): MARKETER,
     # targeting
     ("POST", "/v1/evaluate"): STOREFRONT,
+    ("POST", "/v1/checkout"): STOREFRONT,
     ("POST", "/v1/orders/{order_id}/cancel"): INGEST,
     # the lever catalog: marketers write it, storefront keys only evaluate
     ("GET", "/v1/levers"): MARKETER,

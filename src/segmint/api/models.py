@@ -547,3 +547,7 @@ class EvaluateOut(BaseModel):
     placements: dict[str, list[ShownItem]] = Field(
         description="each placement asked for (or every one) with the items it shows, in order"
     )
+
+
+class CheckoutOut(EvaluateOut):
+    order_id: str = Field(description="the order the redemptions were recorded for")

@@ -388,6 +388,7 @@ class PricedRequest:
     priced: PricedCart
     limits: Limits
     account: AccountPortal | None
+    catalog: PricingCatalog
 
 
 def price_request(
@@ -432,4 +433,4 @@ def price_request(
         default_currency=catalog.currency,
         explain=explain,
     )
-    return PricedRequest(priced, limits, account)
+    return PricedRequest(priced, limits, account, catalog)

@@ -86,6 +86,12 @@ class EvaluateIn(Strict):
     )
 
 
+class CheckoutIn(EvaluateIn):
+    """The checkout request: evaluate's, plus the order it redeems for (TARGETING.md §4)."""
+
+    order_id: Id = Field(description="the order: a repeat answers the recorded checkout")
+
+
 @dataclass(frozen=True)
 class RequestLine:
     """A cart line as requested: what it omits the product catalog fills in."""
@@ -183,3 +189,13 @@ def read_request(data: Any, where: str = "request") -> TargetingRequest:
     except ValidationError as exc:
         problems = "; ".join(f"{_path(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise RequestError(f"{where}: {problems}") from None
+
+
+def read_checkout(data: Any, where: str = "request") -> tuple[TargetingRequest, str]:
+    """Validate one checkout document (as the API does) or raise :class:`RequestError`."""
+    try:
+        body = CheckoutIn.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{_path(e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise RequestError(f"{where}: {problems}") from None
+    return to_request(body), body.order_id
