@@ -136,9 +136,7 @@ def shown(answer: dict[str, Any], placement: str) -> list[str]:
 
 
 def reasons(answer: dict[str, Any], placement: str) -> dict[str, str]:
-    return {
-        r["item"]: r["reason"] for r in answer["rejected"] if r.get("placement") == placement
-    }
+    return {r["item"]: r["reason"] for r in answer["rejected"] if r.get("placement") == placement}
 
 
 def test_a_known_business_member_sees_the_items_of_their_segments(api: TestClient) -> None:

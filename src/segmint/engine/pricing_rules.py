@@ -61,9 +61,7 @@ class CompiledPricingRules:
     lines: dict[str, _LineRule] = field(default_factory=dict)
     # whether only a known customer can match an audience: it reads stored customer data,
     # or is IN SEGMENT of segments (kept here) an anonymous visitor may not be in
-    audience_needs: dict[tuple[str, str], tuple[bool, frozenset[str]]] = field(
-        default_factory=dict
-    )
+    audience_needs: dict[tuple[str, str], tuple[bool, frozenset[str]]] = field(default_factory=dict)
     #: (kind, code) -> why a stored rule no longer checks; its rule is taken as false
     broken: dict[tuple[str, str], str] = field(default_factory=dict)
 
