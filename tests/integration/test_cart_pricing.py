@@ -9,18 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from segmint.api.app import create_app
 from segmint.cli.main import _register, cli
 from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.services import auth, codes, levers, segments
+from segmint.services.checkout import checkout
 from segmint.services.customers import ingest
+from segmint.services.evaluate import Evaluator
+from segmint.services.evaluate_request import read_request
+from segmint.services.targeting import Targeting
 from segmint.store.base import Store
 from segmint.store.redemptions import RedemptionRepository
 
@@ -361,3 +368,40 @@ def test_the_cli_evaluates_and_checks_out(shop: Store, store_url: str, tmp_path:
     assert "checked out before" in repeat.output
     bad = runner.invoke(cli, [*base, "checkout", "--request", str(request), "--order-id", ""])
     assert bad.exit_code != 0
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    customer=st.sampled_from([None, "c1", "c2", "c3"]),
+    quantities=st.lists(st.integers(1, 9), min_size=0, max_size=2),
+    entered=st.lists(st.sampled_from(["nope", " vip ", "x1"]), max_size=2),
+    shipping=st.sampled_from([None, "0.00", "4.99"]),
+)
+def test_checkout_answers_as_evaluate_does_when_no_limit_is_reached(
+    shop: Store,
+    customer: str | None,
+    quantities: list[int],
+    entered: list[str],
+    shipping: str | None,
+) -> None:
+    # no code here has a limit, and fewer than 20 units keep winter-deal's budget untouched
+    skus = ["A-1", "B-2"]
+    cart: dict[str, Any] = {
+        "lines": [{"sku": skus[i], "quantity": q} for i, q in enumerate(quantities)]
+    }
+    if shipping is not None:
+        cart["shipping"] = {"amount": shipping}
+    document = {"customer_id": customer, "cart": cart, "codes": entered, "explain": True}
+    targeting = Targeting(Evaluator())
+    first = targeting.answer(shop, read_request(document), NOW).to_dict()
+    assert targeting.answer(shop, read_request(document), NOW).to_dict() == first
+    order_id = f"prop-{uuid.uuid4().hex}"
+    done = checkout(shop, targeting, read_request(document), order_id, NOW).to_dict()
+    assert done.pop("order_id") == order_id
+    assert done == first
+    recorded = RedemptionRepository(shop).redemptions_of(order_id)
+    assert sorted(r.promotion for r, _ in recorded) == sorted(
+        p["code"] for p in first["promotions"]
+    )
