@@ -31,7 +31,6 @@ from segmint.targeting.model import (
 )
 from segmint.targeting.promotions import PricingRules, Refusal
 
-
 #: What a rule that no longer type-checks compiles to: false.
 _never = Predicate(ast.BoolTest(ast.Literal(False)), lambda *_: False)
 
