@@ -43,7 +43,7 @@ def test_the_demo_document_answers_as_the_seeds_describe(store: Store) -> None:
     )
     for definition in demo_segments():
         segments.create_segment(store, definition, NOW)
-    assert demo_data.apply_demo_levers(store, NOW) == 5
+    assert demo_data.apply_demo_levers(store, NOW) == 12  # 5 placements, 5 promotions, …
     assert demo_data.apply_demo_levers(store, NOW) == 0  # once only
 
     anonymous = shown(store, {})
@@ -72,3 +72,28 @@ def test_the_demo_document_answers_as_the_seeds_describe(store: Store) -> None:
     big = shown(store, {"context": {"view": "business"}, "cart": cart})
     assert big["cart-messages"] == ["business-big-cart", "basket-35"]
     assert levers.export_document(store)["placements"][0]["code"] == "cart-messages"
+
+
+def test_the_demo_promotions_price_a_vip_basket(store: Store) -> None:
+    ingest(store, "customers", [{"id": "h1", "attributes": {"marital_status": "Single"}}], NOW)
+    order = {"order_id": "o1", "customer_id": "h1", "placed_at": "2017-12-01", "total": "6000"}
+    ingest(store, "orders", [order], NOW)
+    for definition in demo_segments():
+        segments.create_segment(store, definition, NOW)
+    demo_data.apply_demo_levers(store, NOW)
+    request = {
+        "customer_id": "h1",
+        "cart": {
+            "lines": [{"sku": "1082185", "quantity": 40, "unit_price": "0.94"}],
+            "shipping": {"amount": "4.99"},
+        },
+    }
+    answer = Targeting(Evaluator()).answer(store, read_request(request), NOW).to_dict()
+    # 37.60: in the basket group vip-10 gives 3.76 and basket-builder nothing (below 50);
+    # 33.84 is 1.16 short of free delivery, which the cart message says
+    assert [(p["code"], p["amount"]) for p in answer["promotions"]] == [("vip-10", "3.76")]
+    assert answer["cart"]["total"] == "38.83"
+    assert answer["near"] == [{"promotion": "free-delivery", "missing": {"cart.subtotal": "1.16"}}]
+    assert answer["placements"]["cart-messages"] == [
+        {"item": "delivery-nudge", "content": {"text": "Add 1.16 more for free delivery."}}
+    ]
