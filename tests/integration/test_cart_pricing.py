@@ -397,6 +397,11 @@ def test_checkout_answers_as_evaluate_does_when_no_limit_is_reached(
     targeting = Targeting(Evaluator())
     first = targeting.answer(shop, read_request(document), NOW).to_dict()
     assert targeting.answer(shop, read_request(document), NOW).to_dict() == first
+    # without explain only the promotions that can apply are priced: the same result
+    quick = targeting.answer(shop, read_request({**document, "explain": False}), NOW).to_dict()
+    for key in ("cart", "promotions", "near", "placements"):
+        assert quick[key] == first[key]
+    assert quick["rejected"] == [r for r in first["rejected"] if r.get("code") is not None]
     order_id = f"prop-{uuid.uuid4().hex}"
     done = checkout(shop, targeting, read_request(document), order_id, NOW).to_dict()
     assert done.pop("order_id") == order_id

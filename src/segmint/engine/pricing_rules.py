@@ -21,6 +21,7 @@ from segmint.compile.python import Predicate, compile_predicate
 from segmint.errors import RuleError
 from segmint.model.profile import Profile, RequestContext
 from segmint.rules import ast, check, parse
+from segmint.rules.checker import CheckedRule
 from segmint.rules.schema import DEFAULT_SCHEMA, Schema
 from segmint.targeting.model import (
     BuyGetBenefit,
@@ -61,6 +62,8 @@ class CompiledPricingRules:
     # whether only a known customer can match an audience: it reads stored customer data,
     # or is IN SEGMENT of segments (kept here) an anonymous visitor may not be in
     audience_needs: dict[tuple[str, str], tuple[bool, frozenset[str]]] = field(default_factory=dict)
+    #: (kind, code) -> the audience as checked (for the audience index)
+    audience_checked: dict[tuple[str, str], CheckedRule] = field(default_factory=dict)
     #: (kind, code) -> why a stored rule no longer checks; its rule is taken as false
     broken: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -124,6 +127,7 @@ class CompiledPricingRules:
             checked.customer_fields or checked.attributes or (checked.collections - {"cart.lines"})
         )
         self.audience_needs[kind, code] = (own, frozenset(checked.segments))
+        self.audience_checked[kind, code] = checked
         return compile_predicate(checked.rule, self.schema)
 
     def needs_customer(

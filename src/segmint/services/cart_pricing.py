@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Protocol
 
+from segmint.compile.audience_index import AudienceIndex
 from segmint.engine.pricing_rules import CompiledPricingRules
 from segmint.model.profile import CartLine, Profile, RequestContext
 from segmint.rules.schema import Schema
@@ -39,7 +40,7 @@ from segmint.targeting.model import (
 )
 from segmint.targeting.price_lists import PriceIndex
 from segmint.targeting.pricing import price_cart
-from segmint.targeting.promotion_set import PromotionSet
+from segmint.targeting.promotion_set import PromotionSet, normalize_code
 from segmint.targeting.promotions import BudgetLeft, Refusal
 
 
@@ -189,6 +190,8 @@ class PricingCatalog:
     generated: bool  # some code promotion may have generated codes (no listed codes)
     currency: str
     reads_profile: bool  # some audience or condition reads the stored profile
+    index: AudienceIndex[str]  # the promotions' audiences
+    everyone: tuple[str, ...]  # the promotions without an audience (GLOBAL)
 
     @classmethod
     def build(cls, document: TargetingDocument, schema: Schema, currency: str) -> PricingCatalog:
@@ -205,7 +208,14 @@ class PricingCatalog:
         )
         reads = bool(document.accounts) or any(own for own, _ in rules.audience_needs.values())
         reads = reads or any(p.condition is not None for p in document.promotions)
+        audiences = [
+            (p.code, rules.audience_checked["promotion", p.code])
+            for p in document.promotions
+            if ("promotion", p.code) in rules.audience_checked
+        ]
         return cls(
+            index=AudienceIndex.build(audiences, schema),
+            everyone=tuple(p.code for p in document.promotions if p.audience is None),
             promotions=PromotionSet.build(document.promotions),
             price_lists=PriceIndex.build(document.price_lists),
             campaigns={c.code: c for c in document.campaigns},
@@ -419,10 +429,22 @@ def price_request(
     rules = replace(rules, limits=limits)
     if catalog.generated:
         rules = replace(rules, code_owners=limits.code_owners)
+    promotions = catalog.promotions
+    if not explain:
+        # Only the promotions that can apply are priced: GLOBAL ones, those whose audience
+        # the index finds true, and the owners of the codes entered (their rejections are
+        # always reported). Explain prices every one, to say why each did not apply.
+        kept = [*catalog.everyone, *catalog.index.match(profile, at, context, known=known)]
+        for entered in codes:
+            key = normalize_code(entered)
+            kept += promotions.listed.get(key, ())
+            if catalog.generated and key:
+                kept += limits.code_owners(key)
+        promotions = promotions.subset(kept)
     priced = price_cart(
         cart,
         catalog.price_lists,
-        catalog.promotions,
+        promotions,
         rules,
         now=at,
         context=context,

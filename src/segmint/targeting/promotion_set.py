@@ -11,6 +11,7 @@ it once (as it compiles the rules once).
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -85,6 +86,18 @@ class PromotionSet:
                     if e.promotion.code not in owners:
                         owners.append(e.promotion.code)
         return cls(tuple(entries), by_code, {k: tuple(v) for k, v in listed.items()})
+
+    @functools.cached_property
+    def positions(self) -> dict[str, int]:
+        return {e.promotion.code: i for i, e in enumerate(self.entries)}
+
+    def subset(self, codes: Iterable[str]) -> PromotionSet:
+        """The promotions named by ``codes`` (unknown codes ignored), in this set's order;
+        ``listed`` is shared (pricing keeps only the owners the subset holds)."""
+        at = self.positions
+        kept = sorted({at[c] for c in codes if c in at})
+        entries = tuple(self.entries[i] for i in kept)
+        return PromotionSet(entries, {e.promotion.code: e.promotion for e in entries}, self.listed)
 
     def for_account(self, account: AccountPortal | None) -> tuple[Entry, ...]:
         """The entries with the account's auto discount in its place, if it has one."""
