@@ -89,6 +89,7 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
             200,
         ),
         ("POST", "/v1/evaluate"): ("/v1/evaluate", {"customer_id": "c1"}, 200),
+        ("POST", "/v1/checkout"): ("/v1/checkout", {"customer_id": "c1", "order_id": "r1"}, 200),
         ("GET", "/v1/users"): ("/v1/users", None, 200),
         ("POST", "/v1/users"): ("/v1/users", {"username": f"u{n}", "password": "long enough"}, 201),
         ("GET", "/v1/admin/worker"): ("/v1/admin/worker", None, 200),
