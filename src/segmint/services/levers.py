@@ -54,6 +54,7 @@ __all__ = [
     "levers_reading_segment",
     "list_levers",
     "put_lever",
+    "rule_problem",
     "show_lever",
 ]
 
@@ -421,6 +422,13 @@ def audience_problem(store: Store, text: str) -> RuleError | None:
     """What is wrong with an audience, as saving its lever would say; None if valid."""
     store.require_schema()
     return doc.check_audience(text, store.rule_schema(), segments=_segments(store))
+
+
+def rule_problem(store: Store, text: str, scope: doc.RuleScope = "request") -> RuleError | None:
+    """What is wrong with a lever's rule, as saving it would say; None if valid.
+    ``request``: an audience or a condition; ``line``: a benefit's target, buy or get."""
+    store.require_schema()
+    return doc.check_rule(text, store.rule_schema(), segments=_segments(store), scope=scope)
 
 
 def show_lever(store: Store, kind: str, code: str) -> LeverRow:

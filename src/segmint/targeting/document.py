@@ -27,7 +27,7 @@ import yaml
 from segmint.errors import RuleError
 from segmint.rules.schema import Schema
 from segmint.targeting import money
-from segmint.targeting._doc_fields import DocumentError, Fields, Problems, at, shown
+from segmint.targeting._doc_fields import DocumentError, Fields, Problems, RuleScope, at, shown
 from segmint.targeting._doc_read import (
     References,
     read_account,
@@ -51,7 +51,9 @@ from segmint.targeting.model import (
 
 __all__ = [
     "DocumentError",
+    "RuleScope",
     "check_audience",
+    "check_rule",
     "lever_from_data",
     "lever_to_data",
     "load_text",
@@ -162,10 +164,19 @@ def check_audience(text: str, schema: Schema, *, segments: Mapping[str, bool]) -
     """The problem with one audience, checked exactly as when its lever is saved (parsed,
     type-checked with real-time allowed, every ``IN SEGMENT`` naming a segment); None if
     it is valid. For live validation while an audience is typed."""
+    return check_rule(text, schema, segments=segments, scope="request")
+
+
+def check_rule(
+    text: str, schema: Schema, *, segments: Mapping[str, bool], scope: RuleScope = "request"
+) -> RuleError | None:
+    """The problem with one rule of a lever, checked exactly as when it is saved:
+    ``request`` for audiences and conditions, ``line`` for a benefit's ``target``,
+    ``buy`` and ``get`` (a condition on one cart line). None if it is valid."""
     p = Problems(schema, segments, {}, money.DEFAULT_CURRENCY)
-    if p.rule(text, "audience", "request"):
+    if p.rule(text, "rule", scope):
         return None
-    return p.rule_errors["audience"]
+    return p.rule_errors["rule"]
 
 
 # --- files ------------------------------------------------------------------------------

@@ -16,6 +16,13 @@ modules next to it:
 - ``_pages_admin``: API keys, users and the worker's status (admin users only);
 - ``_pages_placements``: placements (list, page with reach, create/edit, delete, history)
   and "see it as" (``_placement_form``: the form; ``_see_as``: the panel);
+- ``_pages_promotions``: promotions (list with benefits in words and budget meters, page
+  with codes, code generation and the codes CSV, create/edit, delete, history);
+  ``_promotion_form``: the form;
+- ``_pages_price_lists``: price lists (list, page, create/edit, delete, history);
+  ``_price_list_form``: the form;
+- ``_lever_pages``: what those two share (writer check, status, save, live rule check,
+  delete, history); ``_lever_form``: their lever fields and errors placed by JSON path;
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
 - ``_templates``: the Jinja2 environment, security headers, render and redirect;
@@ -31,6 +38,8 @@ from segmint.web import (
     _pages_admin,
     _pages_customers,
     _pages_placements,
+    _pages_price_lists,
+    _pages_promotions,
     _pages_segments,
     _pages_site,
 )
@@ -48,3 +57,5 @@ router.include_router(_pages_segments.router)
 router.include_router(_pages_customers.router)
 router.include_router(_pages_admin.router)
 router.include_router(_pages_placements.router)
+router.include_router(_pages_promotions.router)
+router.include_router(_pages_price_lists.router)
