@@ -18,6 +18,7 @@ from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.services import codes, levers, segments
 from segmint.services.customers import ingest
 from segmint.store.base import Store
+from segmint.store.redemptions import RedemptionRepository
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 DOCUMENT = {
@@ -109,3 +110,16 @@ def test_the_api_generates_and_lists(shop: Store, store_url: str) -> None:
     assert bad.status_code == 422 and "count" in bad.text
     auto = client.post("/v1/promotions/auto/codes", json={"count": 1})
     assert auto.status_code == 400 or auto.status_code == 422, auto.text
+
+
+def test_deleting_a_promotion_deletes_its_generated_codes(store: Store) -> None:
+    levers.apply_document(store, DOCUMENT, NOW, who="test")
+    generated = codes.generate_codes(store, "summer", NOW, count=3)
+    def generated_codes() -> list[str]:
+        return [c.code for c in codes.list_codes(store, "summer") if not c.listed]
+
+    assert sorted(generated_codes()) == sorted(c.code for c in generated)
+    levers.delete_lever(store, "promotions", "summer", NOW, who="test")
+    levers.apply_document(store, DOCUMENT, NOW, who="test")  # created again under its code
+    assert generated_codes() == []
+    assert RedemptionRepository(store).find_codes([generated[0].code]) == {}

@@ -13,7 +13,7 @@ refused, naming it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from segmint.rules.groups import observed_groups
 from segmint.services.segment_graph import referenced_segments
 from segmint.store.base import Store
 from segmint.store.levers import LeverRepository, LeverRow, LeverVersion
+from segmint.store.redemptions import RedemptionRepository
 from segmint.store.segments import SegmentRepository
 from segmint.targeting import document as doc
 from segmint.targeting import money
@@ -228,6 +229,8 @@ def apply_document(
         if problems:
             raise doc.DocumentError(problems)
         changes = repo.apply(wanted, now, who, write=not dry_run)
+        if not dry_run:
+            _forget_codes(store, changes)
     unchanged = len(levers) - sum(1 for c in changes if c[2] != "delete")
     return ApplyReport([LeverChange(*c) for c in changes], unchanged=unchanged, dry_run=dry_run)
 
@@ -378,7 +381,17 @@ def delete_lever(
         if refusals:
             raise ConfigError("error: " + "; ".join(message for _, message in refusals))
         changes = repo.apply({(lever_kind.value, code): None}, now, who)
+        _forget_codes(store, changes)
     return LeverChange(*changes[0])
+
+
+def _forget_codes(store: Store, changes: Sequence[tuple[Any, ...]]) -> None:
+    """A deleted promotion's generated codes go with it (a promotion created again under
+    its code must not inherit them); its redemptions stay, as history."""
+    for change in changes:
+        kind, code, action = change[0], change[1], change[2]
+        if kind == LeverKind.PROMOTION.value and action == "delete":
+            RedemptionRepository(store).delete_codes_of(code)
 
 
 # ---- reading --------------------------------------------------------------------------------
