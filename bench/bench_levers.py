@@ -201,8 +201,8 @@ def main() -> None:
             "context": {"view": "business", "store": "eu", "channel": "web", "path": "/"},
             "cart": {
                 "lines": [
-                    {"sku": "sku-1", "brand": "brand-3", "quantity": 2, "amount": "120.00"},
-                    {"sku": "sku-2", "brand": "brand-9", "quantity": 1, "amount": "99.50"},
+                    {"sku": "sku-1", "brand": "brand-3", "quantity": 2, "unit_price": "60.00"},
+                    {"sku": "sku-2", "brand": "brand-9", "quantity": 1, "unit_price": "99.50"},
                 ]
             },
         }
