@@ -16,6 +16,7 @@ modules next to it:
 - ``_pages_admin``: API keys, users and the worker's status (admin users only);
 - ``_pages_placements``: placements (list, page with reach, create/edit, delete, history)
   and "see it as" (``_placement_form``: the form; ``_see_as``: the panel);
+- ``_pages_simulator``: the cart simulator (``_simulator``: the form and the answer shaped);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
 - ``_templates``: the Jinja2 environment, security headers, render and redirect;
@@ -32,6 +33,7 @@ from segmint.web import (
     _pages_customers,
     _pages_placements,
     _pages_segments,
+    _pages_simulator,
     _pages_site,
 )
 
@@ -48,3 +50,4 @@ router.include_router(_pages_segments.router)
 router.include_router(_pages_customers.router)
 router.include_router(_pages_admin.router)
 router.include_router(_pages_placements.router)
+router.include_router(_pages_simulator.router)
