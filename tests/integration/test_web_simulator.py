@@ -259,6 +259,11 @@ def test_a_line_without_a_price_is_a_positioned_error_beside_its_row(web: TestCl
     assert "give one, or choose an anonymous visitor" in nobody
     when = simulate(web, 400, who="anonymous", sku="T-1", quantity="1", as_of="soon")
     assert "as_of" in when
+    currency = simulate(web, 400, who="anonymous", sku="T-1", quantity="1", currency="XQQ")
+    assert "cart.currency" in currency
+    # an id that is no customer is answered as an unknown visitor, and said so
+    unknown = simulate(web, customer_id="zz", sku="T-1", quantity="1")
+    assert "no such customer" in unknown and row_of(unknown, "data-line", "1")[-1] == "10.20"
 
 
 def test_the_form_works_without_script(web: TestClient) -> None:
