@@ -23,6 +23,7 @@ from segmint.web._templates import HERE, forbidden, redirect, render
 STATIC_FILES = {
     "htmx.min.js": "text/javascript",
     "segmint.css": "text/css",
+    "simulator.js": "text/javascript",
 }
 
 router = APIRouter(include_in_schema=False)

@@ -23,6 +23,7 @@ modules next to it:
   ``_price_list_form``: the form;
 - ``_lever_pages``: what those two share (writer check, status, save, live rule check,
   delete, history); ``_lever_form``: their lever fields and errors placed by JSON path;
+- ``_pages_simulator``: the cart simulator (``_simulator``: the form and the answer shaped);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
 - ``_templates``: the Jinja2 environment, security headers, render and redirect;
@@ -41,6 +42,7 @@ from segmint.web import (
     _pages_price_lists,
     _pages_promotions,
     _pages_segments,
+    _pages_simulator,
     _pages_site,
 )
 
@@ -59,3 +61,4 @@ router.include_router(_pages_admin.router)
 router.include_router(_pages_placements.router)
 router.include_router(_pages_promotions.router)
 router.include_router(_pages_price_lists.router)
+router.include_router(_pages_simulator.router)
