@@ -157,10 +157,13 @@ class CompiledPricingRules:
         *,
         known: bool = True,
         anonymous_segments: frozenset[str] = frozenset(),
+        true_audiences: frozenset[str] = frozenset(),
     ) -> PricingRules:
         """The callbacks for one visitor at ``now``; audiences read ``request`` (the
         context and cart as requested). An audience that needs a known customer refuses
-        an anonymous visitor (``login_required``). Each call starts a new line-rule memo."""
+        an anonymous visitor (``login_required``). ``true_audiences``: promotions whose
+        audience the caller knows to be true (the audience index's answer), not evaluated
+        again. Each call starts a new line-rule memo."""
         memo: dict[str, frozenset[int]] = {}  # line rules that do not read amount
         # rules that read amount: (rule, line index) -> (the line, its amount, the answer)
         by_amount: dict[tuple[str, int], tuple[object, object, bool]] = {}
@@ -201,6 +204,8 @@ class CompiledPricingRules:
                 return "audience", f"the rules no longer type-check: {broken}"
             if not known and self.needs_customer(kind, lever.code, anonymous_segments):
                 return "login_required", "the audience reads customer data: a known customer only"
+            if kind == "promotion" and lever.code in true_audiences:
+                return None
             text = lever.audience or ""
             value = audiences.get(text)
             if value is None:

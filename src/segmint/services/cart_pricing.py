@@ -417,15 +417,21 @@ def price_request(
 ) -> PricedRequest:
     """The cart priced for this visitor at ``at``. ``context`` is the request's, with the
     cart as requested; ``profile`` what audiences read (stored data and segments)."""
-    rules = catalog.rules.for_request(
-        profile, at, context, known=known, anonymous_segments=anonymous_segments
-    )
     limits = Limits(reads, customer_id if known else None)
     account = None
     if known and catalog.accounts:
         account_id = profile.fields.get("business_account")
         account = catalog.accounts.get(account_id) if isinstance(account_id, str) else None
     budgets = budgets_left(catalog, reads, catalog.budgeted)
+    matched = catalog.index.match(profile, at, context, known=known)
+    rules = catalog.rules.for_request(
+        profile,
+        at,
+        context,
+        known=known,
+        anonymous_segments=anonymous_segments,
+        true_audiences=frozenset(matched),
+    )
     rules = replace(rules, limits=limits)
     if catalog.generated:
         rules = replace(rules, code_owners=limits.code_owners)
@@ -434,7 +440,7 @@ def price_request(
         # Only the promotions that can apply are priced: GLOBAL ones, those whose audience
         # the index finds true, and the owners of the codes entered (their rejections are
         # always reported). Explain prices every one, to say why each did not apply.
-        kept = [*catalog.everyone, *catalog.index.match(profile, at, context, known=known)]
+        kept = [*catalog.everyone, *matched]
         for entered in codes:
             key = normalize_code(entered)
             kept += promotions.listed.get(key, ())

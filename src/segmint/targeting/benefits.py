@@ -83,9 +83,14 @@ def _fits(value: Value, currency: str) -> bool:
 
 
 class _Compute:
-    def __init__(self, w: Working, match: LineMatcher) -> None:
+    def __init__(self, w: Working, match: LineMatcher, why: bool) -> None:
         self.w = w
         self.match = match
+        self.why = why
+
+    def nothing(self, lines: Sequence[int]) -> str:
+        """Why nothing came off (only worded when someone reads it)."""
+        return _nothing(self.w, lines) if self.why else ""
 
     def lines(self, rule: str | None) -> list[int]:
         if rule is None:
@@ -137,11 +142,13 @@ class _Compute:
         lines = list(range(len(w.amounts)))
         if isinstance(b.value, Percentage):
             amount = self.percent(w.subtotal(), b.value.percentage)
+            if amount <= 0 or w.room() == 0:
+                return Outcome({}, 0, self.nothing(lines))
             shares = allocate(amount, w.amounts, [w.capacity(i) for i in lines])
             found = {i: s for i, s in enumerate(shares) if s > 0}
         else:
             found = self.across(lines, b.value)
-        return Outcome(found, 0, "" if found else _nothing(w, lines))
+        return Outcome(found, 0, "" if found else self.nothing(lines))
 
     def items(self, b: ItemsBenefit) -> Outcome:
         w = self.w
@@ -164,7 +171,7 @@ class _Compute:
                 chosen[i] = min(left, w.quantities[i])
                 left -= chosen[i]
             found = self.per_line(chosen, b.value)
-        return Outcome(found, 0, "" if found else _nothing(w, lines))
+        return Outcome(found, 0, "" if found else self.nothing(lines))
 
     def tiered(self, b: TieredBenefit) -> Outcome:
         w = self.w
@@ -184,7 +191,7 @@ class _Compute:
             detail = f"no tier reached: the matching lines' {shown}; the first needs {first}"
             return Outcome(detail=detail)
         found = self.across(lines, tier.value)
-        return Outcome(found, 0, "" if found else _nothing(w, lines))
+        return Outcome(found, 0, "" if found else self.nothing(lines))
 
     def buy_get(self, b: BuyGetBenefit) -> Outcome:
         w = self.w
@@ -195,7 +202,7 @@ class _Compute:
                 detail=f"no {b.buy_quantity} unit(s) to buy beside {b.get_quantity} to get"
             )
         found = self.per_line(get_free, b.value)
-        return Outcome(found, 0, "" if found else _nothing(w, sorted(get_free)))
+        return Outcome(found, 0, "" if found else self.nothing(sorted(get_free)))
 
     def shipping(self, b: ShippingBenefit) -> Outcome:
         w = self.w
@@ -295,11 +302,12 @@ def _take(order: Sequence[int], count: int, avail: dict[int, int]) -> dict[int, 
     return taken
 
 
-def compute(benefit: Benefit, w: Working, match: LineMatcher) -> Outcome:
-    """What ``benefit`` takes off the cart as it is now."""
+def compute(benefit: Benefit, w: Working, match: LineMatcher, *, why: bool = True) -> Outcome:
+    """What ``benefit`` takes off the cart as it is now; ``why``: word the detail when
+    nothing comes off."""
     if w.room() == 0 and not isinstance(benefit, ShippingBenefit):
         return Outcome(detail=AT_FLOOR)  # nothing can come off any line
-    c = _Compute(w, match)
+    c = _Compute(w, match, why)
     match benefit:
         case OrderBenefit():
             return c.order(benefit)

@@ -295,7 +295,9 @@ class _Run:
             seen = w.snapshot() if self.reported(c) else None
             self.reject(c, Reason.CONDITION, f"the condition is false: {p.condition}", seen=seen)
             return None
-        outcome = compute(p.benefit, w, self.rules.lines)
+        if w.shipping == 0 and w.room() == 0 and not self.reported(c):
+            return None  # nothing is left to discount, and nobody reads why
+        outcome = compute(p.benefit, w, self.rules.lines, why=self.reported(c))
         if outcome.total <= 0:
             self.reject(c, Reason.NO_ITEMS, outcome.detail)
             return None
