@@ -2,7 +2,8 @@
 same requests to ``POST /v1/evaluate``, in one run; the redemptions are counted after.
 
     .venv/bin/python bench/bench_checkout.py [--db URL] [--seconds 10] [--rounds 2]
-        [--clients 16] [--pool 16] [--promotions 0]
+        [--clients 16] [--pool 16] [--visitors 100] [--promotions 0] [--lock-times]
+    .venv/bin/python bench/bench_checkout.py --profile 300   # in process, cProfile
 
 A scratch database (unique name) is created on ``--db``'s server (default
 ``SEGMINT_TEST_POSTGRES_URL``) and dropped afterwards (``--keep`` keeps it). It gets the
@@ -16,12 +17,16 @@ of bench_evaluate_cart.py's document.
 The app runs under uvicorn with ONE worker in its own process, with a pool of ``--pool``
 PostgreSQL connections. ``--clients`` threads of this process, each with its own httpx
 client (keep-alive), send their next request when the previous answer is complete: the
-12-line cart of bench_evaluate_cart.py with the code entered in lower case, for a
-customer that changes with every request, each checkout with a unique ``order_id``. The
+12-line cart of bench_evaluate_cart.py with the code entered in lower case, for each of
+``--visitors`` customers in turn (their memberships stay cached after the warm-up), each
+checkout with a unique ``order_id``. The
 baseline is the same requests (without ``order_id``) to ``/v1/evaluate``. The two are
 driven in turn, ``--rounds`` times each after a warm-up. Afterwards the redemption rows of
 ``bench-code`` are counted and compared with the number of checkout answers that applied
-it (warm-ups included); the run fails if they differ.
+it (warm-ups included); the run fails if they differ. CPU per request is read from
+``/proc`` for the server, every ``postgres`` process and this process. ``--lock-times``
+makes the server time how long checkouts wait for and hold their redemption locks;
+``--spy FILE`` runs it under ``py-spy record --gil``.
 """
 
 from __future__ import annotations

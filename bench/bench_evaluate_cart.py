@@ -12,7 +12,7 @@ then copied; the copy gets the lever document applied by ``levers.apply_document
 benefit type (``order``; ``items`` with ``each``, ``across`` and ``once``; ``tiered`` by
 subtotal and by quantity; ``buy_get``; ``shipping``), 20 of them GLOBAL and the rest with
 audiences over segments, user groups, customer fields and context values chosen so that
-about one in a hundred is true for the visitor; conditions over ``cart.subtotal`` and
+one or two in a hundred are true for the visitor; conditions over ``cart.subtotal`` and
 ``cart.quantity``; some ``best_of`` groups; 100 code promotions (no code is entered); and
 100 price lists (5 GLOBAL) of 60 skus each, some with quantity tiers.
 
@@ -22,8 +22,10 @@ load generator (HTTP/1.1 keep-alive, ``--connections`` connections) with the sam
 request: a known customer in business view with a 12-line cart, 9 lines giving only
 ``sku`` and ``quantity`` (prices from the catalog) and 3 with a ``unit_price``, and a
 shipping amount. The servers are driven in turn, ``--rounds`` times each (interleaved,
-so the machine's noise hits both); requests/s and latency percentiles over all rounds are
-printed as a markdown table, with the throughput with levers as a share of the baseline's.
+so the machine's noise hits both); requests/s, latency percentiles and the server's CPU
+per request over all rounds are printed as a markdown table, with the throughput with
+levers as a share of the baseline's. ``--profile RUNS`` instead answers the request in
+process on each store and prints cProfile's top functions per request.
 """
 
 from __future__ import annotations
