@@ -2,6 +2,7 @@
 benefit type and 100 price lists, beside the same cart with no levers, in one run.
 
     .venv/bin/python bench/bench_pricing.py [--runs 2000] [--seed 7]
+    .venv/bin/python bench/bench_pricing.py --profile 200   # cProfile of the promotions case
 
 Every promotion's audience is true for the visitor (GLOBAL, or ``context.view = 'web'``),
 so all 1,000 are candidates; none is exclusive and none stops the sequence, so each one's
@@ -19,8 +20,10 @@ table is printed with the date and the machine.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import platform
+import pstats
 import random
 import statistics
 import time
@@ -197,6 +200,32 @@ def measure(fn: Callable[[], PricedCart], runs: int) -> Timing:
     )
 
 
+def profile_pricing(fn: Callable[[], PricedCart], runs: int) -> None:
+    """The top functions by cumulative time per pricing under cProfile (which inflates
+    them; the unprofiled time is printed first)."""
+    for _ in range(30):
+        fn()
+    started = time.perf_counter()
+    for _ in range(runs):
+        fn()
+    print(f"unprofiled: {(time.perf_counter() - started) / runs * 1000:.2f} ms per pricing\n")
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(runs):
+        fn()
+    profiler.disable()
+    rows = []
+    for (file, line, name), (_, calls, own, cum, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
+        rows.append(
+            (cum / runs * 1000, own / runs * 1000, calls / runs, f"{Path(file).name}:{line} {name}")
+        )
+    rows.sort(reverse=True)
+    print("| function | cumulative ms/pricing (profiled) | own ms | calls/pricing |")
+    print("|---|---:|---:|---:|")
+    for cum, own, calls, where in rows[:40]:
+        print(f"| `{where}` | {cum:.2f} | {own:.2f} | {calls:.0f} |")
+
+
 def machine() -> str:
     try:
         for row in Path("/proc/cpuinfo").read_text().splitlines():
@@ -212,6 +241,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--promotions", type=int, default=1000)
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="RUNS", help="cProfile the promotions case"
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     cart = build_cart(rng)
@@ -247,6 +279,9 @@ def main() -> None:
             pricing(promotions, index, prepared=False),
         ),
     ]
+    if args.profile:
+        profile_pricing(cases[2][1], args.profile)
+        return
     rows = [(name, measure(fn, args.runs)) for name, fn in cases]
     when = f"{dt.date.today().isoformat()}, {machine()}, Python {platform.python_version()}"
     print(f"Pricing a 30-line cart in process, {args.runs:,} runs each ({when})\n")
