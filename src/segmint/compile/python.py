@@ -77,21 +77,38 @@ _CONTEXT_ATTRS = {
 _ITEM = "_i"
 
 
+class _Groups(list[Any]):
+    """A profile's ``user_groups`` with its members lower-cased once (many audiences ask
+    ``user_groups CONTAINS`` of one profile)."""
+
+    lowered: frozenset[str]
+
+
 def _list_has(items: list[Any], needle: str) -> bool:
     """Case-insensitive membership of a string in a list of strings (nulls never match)."""
+    if isinstance(items, _Groups):
+        return needle in items.lowered
     return any(x is not None and sql_lower(x) == needle for x in items)
 
 
 def _effective_groups(profile: Profile) -> list[Any] | None:
     """The field ``user_groups``: the explicit list as stored, then each inherited group
-    it does not already hold (ignoring case); null when neither exists (docs/rules.md)."""
+    it does not already hold (ignoring case); null when neither exists (docs/rules.md).
+    Kept on the profile while its explicit list and inherited groups stay the same."""
     explicit: list[Any] | None = profile.fields.get("user_groups")
     inherited = profile.inherited_groups
-    if not inherited:
-        return explicit
+    if not inherited and explicit is None:
+        return None
+    memo = profile.memo.get("user_groups")
+    if memo is not None and memo[0] is explicit and memo[1] is inherited:
+        groups: _Groups = memo[2]
+        return groups
     base = list(explicit or ())
     held = {sql_lower(g) for g in base if g is not None}
-    return base + [g for g in inherited if sql_lower(g) not in held]
+    groups = _Groups(base + [g for g in inherited if sql_lower(g) not in held])
+    groups.lowered = frozenset(sql_lower(g) for g in groups if g is not None)
+    profile.memo["user_groups"] = (explicit, inherited, groups)
+    return groups
 
 
 def _avg(values: list[Any]) -> Any:

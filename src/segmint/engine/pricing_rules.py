@@ -42,6 +42,15 @@ class _LineRule:
     reads_amount: bool
 
 
+@dataclass(frozen=True)
+class AudienceAnswer:
+    """Audiences answered for one request: of the ``answered`` (kind, code) keys, those
+    whose audience is ``true``."""
+
+    answered: Collection[tuple[str, str]]
+    true: frozenset[tuple[str, str]]
+
+
 def line_rules(promotion: Promotion) -> list[str]:
     """The rules over one cart line a promotion's benefit holds."""
     b = promotion.benefit
@@ -157,13 +166,13 @@ class CompiledPricingRules:
         *,
         known: bool = True,
         anonymous_segments: frozenset[str] = frozenset(),
-        true_audiences: frozenset[str] = frozenset(),
+        indexed: AudienceAnswer | None = None,
     ) -> PricingRules:
         """The callbacks for one visitor at ``now``; audiences read ``request`` (the
         context and cart as requested). An audience that needs a known customer refuses
-        an anonymous visitor (``login_required``). ``true_audiences``: promotions whose
-        audience the caller knows to be true (the audience index's answer), not evaluated
-        again. Each call starts a new line-rule memo."""
+        an anonymous visitor (``login_required``). ``indexed``: the audiences the caller
+        has answered already (the audience index's exact answer), not evaluated again.
+        Each call starts a new line-rule memo."""
         memo: dict[str, frozenset[int]] = {}  # line rules that do not read amount
         # rules that read amount: (rule, line index) -> (the line, its amount, the answer)
         by_amount: dict[tuple[str, int], tuple[object, object, bool]] = {}
@@ -204,12 +213,14 @@ class CompiledPricingRules:
                 return "audience", f"the rules no longer type-check: {broken}"
             if not known and self.needs_customer(kind, lever.code, anonymous_segments):
                 return "login_required", "the audience reads customer data: a known customer only"
-            if kind == "promotion" and lever.code in true_audiences:
-                return None
-            text = lever.audience or ""
-            value = audiences.get(text)
-            if value is None:
-                value = audiences[text] = self.audiences[kind, lever.code](profile, now, request)
+            key = (kind, lever.code)
+            if indexed is not None and key in indexed.answered:
+                value: bool | None = key in indexed.true
+            else:
+                text = lever.audience or ""
+                value = audiences.get(text)
+                if value is None:
+                    value = audiences[text] = self.audiences[key](profile, now, request)
             if value:
                 return None
             return "audience", f"the audience is false: {lever.audience}"

@@ -104,6 +104,8 @@ class Profile:
     wishlist: list[WishlistItem] = field(default_factory=list)
     segments: frozenset[str] = frozenset()
     inherited_groups: tuple[str, ...] = ()
+    #: values derived from the above, kept by the rule engines for one evaluation
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def with_data(self) -> Profile:
         """A new profile sharing this one's stored data (fields, attributes, collections),
@@ -131,3 +133,4 @@ class Profile:
             if group is not None:
                 groups.setdefault(group.lower(), group)
         self.inherited_groups = tuple(groups[k] for k in sorted(groups))
+        self.memo.clear()

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from segmint.compile.audience_index import AudienceIndex
-from segmint.engine.pricing_rules import CompiledPricingRules
+from segmint.engine.pricing_rules import AudienceAnswer, CompiledPricingRules
 from segmint.model.profile import CartLine, Profile, RequestContext
 from segmint.rules.schema import Schema
 from segmint.services.evaluate_request import RequestCart, RequestError
@@ -190,7 +190,7 @@ class PricingCatalog:
     generated: bool  # some code promotion may have generated codes (no listed codes)
     currency: str
     reads_profile: bool  # some audience or condition reads the stored profile
-    index: AudienceIndex[str]  # the promotions' audiences
+    index: AudienceIndex[tuple[str, str]]  # promotions' and price lists' audiences
     everyone: tuple[str, ...]  # the promotions without an audience (GLOBAL)
 
     @classmethod
@@ -208,11 +208,7 @@ class PricingCatalog:
         )
         reads = bool(document.accounts) or any(own for own, _ in rules.audience_needs.values())
         reads = reads or any(p.condition is not None for p in document.promotions)
-        audiences = [
-            (p.code, rules.audience_checked["promotion", p.code])
-            for p in document.promotions
-            if ("promotion", p.code) in rules.audience_checked
-        ]
+        audiences = list(rules.audience_checked.items())
         return cls(
             index=AudienceIndex.build(audiences, schema),
             everyone=tuple(p.code for p in document.promotions if p.audience is None),
@@ -423,14 +419,15 @@ def price_request(
         account_id = profile.fields.get("business_account")
         account = catalog.accounts.get(account_id) if isinstance(account_id, str) else None
     budgets = budgets_left(catalog, reads, catalog.budgeted)
-    matched = catalog.index.match(profile, at, context, known=known)
+    # every audience answered as its predicate would (login_required is decided apart)
+    matched = frozenset(catalog.index.match(profile, at, context))
     rules = catalog.rules.for_request(
         profile,
         at,
         context,
         known=known,
         anonymous_segments=anonymous_segments,
-        true_audiences=frozenset(matched),
+        indexed=AudienceAnswer(catalog.rules.audience_checked.keys(), matched),
     )
     rules = replace(rules, limits=limits)
     if catalog.generated:
@@ -440,7 +437,7 @@ def price_request(
         # Only the promotions that can apply are priced: GLOBAL ones, those whose audience
         # the index finds true, and the owners of the codes entered (their rejections are
         # always reported). Explain prices every one, to say why each did not apply.
-        kept = [*catalog.everyone, *matched]
+        kept = [*catalog.everyone, *(code for kind, code in matched if kind == "promotion")]
         for entered in codes:
             key = normalize_code(entered)
             kept += promotions.listed.get(key, ())
