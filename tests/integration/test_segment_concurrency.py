@@ -7,7 +7,8 @@ few days each round (so every save first applies due window exits):
 - through the services layer, each thread with its own PostgreSQL connection; half of
   the writers pass the version read before the round (an ``If-Match``), half do not;
 - through the JSON API of a real uvicorn server, as an optimistic client does it: read
-  the ``ETag``, ``PUT`` with ``If-Match``, and on 409 read again and retry.
+  the ``ETag``, ``PUT`` with ``If-Match``, and on 409 read again and retry (on both
+  stores; DuckDB, whose app lends its one store to one request at a time, in 2 rounds).
 
 After each round: one new version per successful answer (versions numbered in order,
 each holding its writer's rule), the losers refused with a conflict (never a 500 or a
@@ -93,7 +94,7 @@ def check_round(store: Store, now: dt.datetime, before: int, wins: dict[int, str
     assert rule is not None
     oracle = rules_service.match(store, rule, now, "python").customers
     assert sorted(segments.members(store, CODE)) == oracle
-    problems = membership_problems(store, now) + history_problems(store, now)
+    problems = membership_problems(store, now, with_match=False) + history_problems(store, now)
     assert not problems, describe(problems)
 
 
@@ -165,6 +166,7 @@ class Served:
     headers: dict[str, str]
     clock: Clock
     app: Any
+    rounds: int
 
     @contextmanager
     def store(self) -> Iterator[Store]:
@@ -196,7 +198,10 @@ def served(shop: Store) -> Iterator[Served]:
         assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
         time.sleep(0.02)
     try:
-        yield Served(f"http://127.0.0.1:{port}", {"Authorization": f"Bearer {token}"}, clock, app)
+        # DuckDB lends its one store to one request at a time: two rounds show it holds.
+        rounds = ROUNDS if isinstance(shop, PostgresStore) else 2
+        h = {"Authorization": f"Bearer {token}"}
+        yield Served(f"http://127.0.0.1:{port}", h, clock, app, rounds)
     finally:
         runner.should_exit = True
         thread.join(timeout=15)
@@ -236,7 +241,7 @@ def api_writer(served: Served, at: Round, writer: int) -> tuple[int, str, list[i
 @pytest.mark.parametrize("shop", ["postgres", "duckdb"], indirect=True)
 def test_concurrent_api_writers_with_if_match(served: Served) -> None:
     h = served.headers
-    for number in range(1, ROUNDS + 1):
+    for number in range(1, served.rounds + 1):
         served.clock.now = instant(number)
         with httpx.Client(base_url=served.base, timeout=60) as client:
             before = version_of(client.get(f"/v1/segments/{CODE}", headers=h))
