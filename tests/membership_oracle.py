@@ -91,9 +91,10 @@ def stored_memberships(store: Store) -> Memberships:
     return found
 
 
-def membership_problems(store: Store, now: dt.datetime) -> list[str]:
+def membership_problems(store: Store, now: dt.datetime, *, with_match: bool = True) -> list[str]:
     """How the stored memberships differ from :func:`expected_memberships` at ``now``,
-    and from ``match_python`` of each rule at ``now`` (with includes and excludes)."""
+    and (unless ``with_match`` is False: it loads every profile once per segment) from
+    ``match_python`` of each rule at ``now`` (with includes and excludes)."""
     expected = expected_memberships(store, now)
     stored = stored_memberships(store)
     problems: list[str] = []
@@ -109,6 +110,8 @@ def membership_problems(store: Store, now: dt.datetime) -> list[str]:
         for cid in sorted(set(want) & set(have)):
             if want[cid] != have[cid]:
                 problems.append(f"{code}: {cid} is in for {have[cid]!r}, should be {want[cid]!r}")
+    if not with_match:
+        return problems
     repo = SegmentRepository(store)
     for record in repo.all():
         checked = _checked(store, record)
