@@ -115,6 +115,7 @@ def test_the_api_generates_and_lists(shop: Store, store_url: str) -> None:
 def test_deleting_a_promotion_deletes_its_generated_codes(store: Store) -> None:
     levers.apply_document(store, DOCUMENT, NOW, who="test")
     generated = codes.generate_codes(store, "summer", NOW, count=3)
+
     def generated_codes() -> list[str]:
         return [c.code for c in codes.list_codes(store, "summer") if not c.listed]
 

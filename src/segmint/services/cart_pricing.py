@@ -20,7 +20,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from segmint.compile.audience_index import AudienceIndex
 from segmint.engine.pricing_rules import AudienceAnswer, CompiledPricingRules
@@ -141,6 +141,45 @@ class StoreReads:
 
     def campaign_totals(self, campaigns: Sequence[str]) -> Mapping[str, tuple[Decimal, int]]:
         return self.repo.campaign_totals(list(campaigns))
+
+
+class RecordingReads:
+    """:class:`PricingReads` that remembers every count and code it read, so a checkout
+    can tell, once it holds its locks, whether the answer priced before still stands:
+    pricing is a function of the request, the catalog and these reads."""
+
+    def __init__(self, reads: StoreReads) -> None:
+        self.reads = reads
+        self.seen: list[tuple[str, tuple[Any, ...], Any]] = []
+
+    def _read(self, name: str, *args: Any) -> Any:
+        value = getattr(self.reads, name)(*args)
+        self.seen.append((name, args, value))
+        return value
+
+    def products(self, skus: Sequence[str]) -> Mapping[str, Product]:
+        return self.reads.products(skus)  # not a limit: the catalog as it was a moment ago
+
+    def generated_code(self, code: str) -> PromoCode | None:
+        found: PromoCode | None = self._read("generated_code", code)
+        return found
+
+    def promotion_uses(self, promotion: str) -> int:
+        return int(self._read("promotion_uses", promotion))
+
+    def code_uses(self, code: str) -> int:
+        return int(self._read("code_uses", code))
+
+    def customer_uses(self, customer_id: str, promotion: str) -> int:
+        return int(self._read("customer_uses", customer_id, promotion))
+
+    def campaign_totals(self, campaigns: Sequence[str]) -> Mapping[str, tuple[Decimal, int]]:
+        found: Mapping[str, tuple[Decimal, int]] = self._read("campaign_totals", tuple(campaigns))
+        return found
+
+    def unchanged(self) -> bool:
+        """Whether every read gives the same value again."""
+        return all(getattr(self.reads, name)(*args) == value for name, args, value in self.seen)
 
 
 class CachedReads:

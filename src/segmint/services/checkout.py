@@ -7,9 +7,10 @@
 Limits cannot be overspent by concurrent checkouts. The cart is priced once to learn
 which promotions and campaigns have limits or budgets at stake; those are locked (on
 PostgreSQL transaction-scoped advisory locks, taken in sorted order; DuckDB has one
-writing connection, lent to one request at a time); the cart is priced again under the
-locks, with counts read after every earlier checkout of them committed, and the
-redemptions are recorded before the locks are released by the commit. Counts are read
+writing connection, lent to one request at a time). Under the locks the counts and codes
+that answer read are read again, now final: when they are the same the answer stands
+(pricing is a function of the request, the catalog and those reads), else the cart is
+priced again. The redemptions are recorded before the commit releases the locks. Counts are read
 from the redemption rows, so a checkout that fails leaves nothing counted.
 
 Checkouts are idempotent by order id: a repeat answers the recorded answer and counts
@@ -24,7 +25,7 @@ import json
 from dataclasses import dataclass
 
 from segmint.errors import ConfigError, StoreError
-from segmint.services.cart_pricing import Limits, StoreReads, needs_limits
+from segmint.services.cart_pricing import Limits, RecordingReads, StoreReads, needs_limits
 from segmint.services.evaluate_request import TargetingRequest
 from segmint.services.targeting import Targeting, TargetingAnswer
 from segmint.store.base import Store
@@ -88,15 +89,20 @@ def _checkout_once(
     if recorded is not None:
         return CheckoutResult(order_id, recorded.answer, repeated=True, redemptions=0)
     locked: set[str] = set()
-    answer = targeting.answer(store, request, now, StoreReads(store, targeting.products))
+    reads = RecordingReads(StoreReads(store, targeting.products))
+    answer = targeting.answer(store, request, now, reads)
     for _ in range(3):
         wanted = lock_keys(answer)
         if wanted <= locked:
             break
         repo.lock(wanted - locked)
         locked |= wanted
-        # under the locks every count is final until this transaction ends
-        answer = targeting.answer(store, request, now, StoreReads(store, targeting.products))
+        # Under the locks every count is final until this transaction ends: when the
+        # counts the answer read are still the same, it stands; else price again.
+        if reads.unchanged():
+            break
+        reads = RecordingReads(StoreReads(store, targeting.products))
+        answer = targeting.answer(store, request, now, reads)
     else:
         raise StoreError("error: the promotions at stake kept changing; retry the checkout")
     document = answer.to_dict()

@@ -200,14 +200,9 @@ class TargetingAnswer:
         rejected = list(self.pricing_rejected)
         if self.explain:
             rejected += [r for p in self.placements for r in p.rejected]
-        cart = _dumps(
-            {
-                "cart": priced.cart_dict(),
-                "promotions": priced.to_dict()["promotions"],
-                "rejected": rejected,
-                "near": [n.to_dict(priced.currency) for n in priced.near],
-            }
-        )
+        answer = priced.to_dict()
+        answer["rejected"] = rejected
+        cart = _dumps(answer)
         return (
             f'{{"customer_id":{customer},"known":{known},"segments":[{segments}],'
             f'"user_groups":{groups},"as_of":{as_of},'

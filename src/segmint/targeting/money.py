@@ -108,4 +108,6 @@ def parse_amount(text: object, currency: str | None = None, *, negative: bool = 
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """The JSON form: exactly the currency's minor digits, no exponent (``"6.00"``)."""
+    if amount.as_tuple().exponent == -digits(currency):
+        return format(amount, "f")  # already exact (every amount pricing computes is)
     return format(round_half_up(amount, currency), "f")
