@@ -406,12 +406,7 @@ def profile(db: Path, runs: int) -> None:
     for (file, line, name), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
         where = f"{Path(file).name}:{line} {name}"
         rows.append((cumtime / runs * 1000, tottime / runs * 1000, calls / runs, where))
-    rows.sort(
-        reverse=not os.environ.get("BY_OWN") and True,
-        key=lambda r: r[1] if os.environ.get("BY_OWN") else r[0],
-    )
-    if os.environ.get("BY_OWN"):
-        rows.reverse()
+    rows.sort(reverse=True)
     print("| function | cumulative ms/request | own ms/request | calls/request |")
     print("|---|---:|---:|---:|")
     for cum, own, calls, where in rows[:40]:
