@@ -355,6 +355,9 @@ class Targeting:
         catalog = self.cached_catalog()
         if catalog is None:
             return None
+        pricing = catalog.pricing
+        if pricing.budgeted or (request.codes and pricing.generated):
+            return None  # budgets and generated codes are read from the store: go there first
         at = request.as_of or now
         reads = CachedReads(self.products)
         try:
