@@ -82,6 +82,20 @@ def status(data: dict[str, Any], now: dt.datetime, live: str = "live") -> str:
     return live
 
 
+def list_row(row: LeverRow, status: str, **more: Any) -> dict[str, Any]:
+    """A row of a lever list page: the lever, its status, its version and last change,
+    and ``more`` (the kind's own columns)."""
+    return {
+        "code": row.code,
+        "data": row.data,
+        "status": status,
+        "version": row.version,
+        "updated_at": row.updated_at,
+        "updated_by": row.updated_by,
+        **more,
+    }
+
+
 def find(
     pages: LeverPages, request: Request, session: WebSession, store: Store, code: str
 ) -> LeverRow | Response:

@@ -73,15 +73,7 @@ def placement_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     if isinstance(session, Response):
         return session
     rows = [
-        {
-            "code": r.code,
-            "data": r.data,
-            "mode": _mode(r.data),
-            "status": _status(r.data, now),
-            "version": r.version,
-            "updated_at": r.updated_at,
-            "updated_by": r.updated_by,
-        }
+        pages_.list_row(r, _status(r.data, now), mode=_mode(r.data))
         for r in service.lever_rows(store, PAGES.kind)
     ]
     return render(

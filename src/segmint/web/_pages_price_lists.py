@@ -59,14 +59,7 @@ def price_list_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     if isinstance(session, Response):
         return session
     rows = [
-        {
-            "code": r.code,
-            "data": r.data,
-            "status": pages_.status(r.data, now),
-            "version": r.version,
-            "updated_at": r.updated_at,
-            "updated_by": r.updated_by,
-        }
+        pages_.list_row(r, pages_.status(r.data, now))
         for r in sorted(
             service.lever_rows(store, PAGES.kind),
             key=lambda r: (-int(r.data.get("priority") or 0), r.code),

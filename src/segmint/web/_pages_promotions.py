@@ -112,14 +112,12 @@ def promotion_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     found = meters(store, datas)
     statuses = _statuses(datas, store, now)
     rows = [
-        {
-            "code": r.code,
-            "data": r.data,
-            "words": benefit_words(dict(r.data.get("benefit") or {})),
-            "status": statuses[r.code],
-            "meters": found.get(r.code, []),
-            "version": r.version,
-        }
+        pages_.list_row(
+            r,
+            statuses[r.code],
+            words=benefit_words(dict(r.data.get("benefit") or {})),
+            meters=found.get(r.code, []),
+        )
         for r in sorted(stored, key=lambda r: (-int(r.data.get("priority") or 0), r.code))
     ]
     return render(
