@@ -1,6 +1,7 @@
-"""What the promotion and price-list forms share: the lever fields (active, dates,
-stores, priority) read from and written to a form, integers passed on for the document
-reader to refuse, and :class:`LeverErrors`, which places each problem of the document
+"""What the lever forms share: the code, name and description, the lever fields (active,
+dates, stores, priority) read from and written to a form (the placement form's items
+too), instants and integers passed on for the document reader to refuse, and (for the
+promotion and price-list forms) :class:`LeverErrors`, which places each problem of the document
 reader next to the form field its JSON path names, with that path
 (``benefit.percentage: must be between 0 and 100``).
 
@@ -12,6 +13,7 @@ can say which line is wrong.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,20 +21,58 @@ from typing import Any
 
 from segmint.errors import RuleError
 from segmint.web._forms import rule_error
-from segmint.web._placement_form import instant_text
 
 __all__ = [
+    "LEVER_FIELDS",
     "SCHEDULE_FIELDS",
     "LeverErrors",
+    "field_head",
+    "instant_text",
     "integer",
+    "named",
     "read_schedule",
     "schedule_values",
     "split_list",
 ]
 
 SCHEDULE_FIELDS = ("active", "starts_at", "ends_at", "stores", "priority")
+#: The form fields of the promotion and price-list forms that are the lever's own.
+LEVER_FIELDS = ("code", "name", "description", *SCHEDULE_FIELDS, "audience")
+_HEAD = re.compile(r"^[A-Za-z_]+")
 
 _INDEXED = re.compile(r"^(?P<list>[A-Za-z_.]+)\[(?P<index>\d+)\](?P<rest>.*)$")
+
+
+def field_head(path: str) -> str | None:
+    """The first name of a JSON path (``benefit`` of ``benefit.tiers[1]``), if any."""
+    head = _HEAD.match(path)
+    return head.group(0) if head else None
+
+
+def named(values: dict[str, str], code: str | None) -> dict[str, Any]:
+    """The code (``code``: the one being edited, else the form's), and the name and
+    description when filled in."""
+    data: dict[str, Any] = {"code": code if code is not None else values.get("code", "").strip()}
+    for name in ("name", "description"):
+        if values.get(name, "").strip():
+            data[name] = values[name].strip()
+    return data
+
+
+def instant_text(text: str) -> str | None:
+    """An instant typed in a form: as written when it has a zone; a date or a time
+    without zone is read as UTC (the label says so). Text that is no instant at all is
+    passed on for the document reader to refuse, naming the field."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def integer(text: str) -> int | str | None:

@@ -1,23 +1,27 @@
-"""What the promotion and price-list pages share: the writer check (the placement pages'
-roles: every web user reads, ``LEVER_WRITERS`` write), a lever's status, saving through
-:func:`segmint.services.levers.put_lever` with the version the form was opened on, the
-live rule check, delete and history."""
+"""What the lever pages share. Every lever kind's (promotions, price lists, placements):
+the writer check (every web user reads, ``LEVER_WRITERS`` write), a lever's status, the
+not-found page of a missing lever, delete with confirmation and history
+(:func:`add_delete_history`). The promotion and price-list pages also share their form
+(:class:`LeverForm`): new, create, edit and the live rule check, all made by
+:func:`lever_router`; saving goes through :func:`segmint.services.levers.put_lever` with
+the version the form was opened on."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from segmint.errors import ConflictError, NotFoundError, SegmintError
 from segmint.services import levers as service
 from segmint.store.base import Store
+from segmint.store.levers import LeverRow
 from segmint.targeting.document import DocumentError, RuleScope
-from segmint.web._deps import guard
+from segmint.web._deps import FormDep, NowDep, StoreDep, guard
 from segmint.web._forms import Form, rule_error
 from segmint.web._lever_form import LeverErrors
 from segmint.web._session import LEVER_WRITERS, WebSession
@@ -28,9 +32,9 @@ from segmint.web._templates import not_found, redirect, render, urlpart
 class LeverPages:
     """One lever kind's pages: its kind, its words, its URLs."""
 
-    kind: str  # "promotions", "price_lists"
-    label: str  # "promotion", "price list"
-    base: str  # "/promotions", "/price-lists"
+    kind: str  # "promotions", "price_lists", "placements"
+    label: str  # "promotion", "price list", "placement"
+    base: str  # "/promotions", "/price-lists", "/placements"
 
     def url(self, code: str) -> str:
         return f"{self.base}/{urlpart(code)}"
@@ -65,8 +69,9 @@ def _instant(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text) if text else None
 
 
-def status(data: dict[str, Any], now: dt.datetime) -> str:
-    """``live``, ``inactive``, ``scheduled`` (before starts_at) or ``ended``."""
+def status(data: dict[str, Any], now: dt.datetime, live: str = "live") -> str:
+    """``live`` (the placement pages say ``active``), ``inactive``, ``scheduled`` (before
+    starts_at) or ``ended``."""
     if not data.get("active", True):
         return "inactive"
     starts, ends = _instant(data.get("starts_at")), _instant(data.get("ends_at"))
@@ -74,7 +79,31 @@ def status(data: dict[str, Any], now: dt.datetime) -> str:
         return "scheduled"
     if ends is not None and now >= ends:
         return "ended"
-    return "live"
+    return live
+
+
+def list_row(row: LeverRow, status: str, **more: Any) -> dict[str, Any]:
+    """A row of a lever list page: the lever, its status, its version and last change,
+    and ``more`` (the kind's own columns)."""
+    return {
+        "code": row.code,
+        "data": row.data,
+        "status": status,
+        "version": row.version,
+        "updated_at": row.updated_at,
+        "updated_by": row.updated_by,
+        **more,
+    }
+
+
+def find(
+    pages: LeverPages, request: Request, session: WebSession, store: Store, code: str
+) -> LeverRow | Response:
+    """The stored lever, else the not-found page."""
+    try:
+        return service.show_lever(store, pages.kind, code)
+    except NotFoundError as error:
+        return not_found(request, session, str(error).removeprefix("error: "))
 
 
 def check_rule(
@@ -166,18 +195,21 @@ def save(
 
 
 def delete_confirm(
-    pages: LeverPages, request: Request, code: str, store: Store, now: dt.datetime, what: str
+    pages: LeverPages,
+    request: Request,
+    code: str,
+    store: Store,
+    now: dt.datetime,
+    what: str,
+    template: str = "lever_delete.html",
 ) -> Response:
     session = writer(pages, request, store, now)
     if isinstance(session, Response):
         return session
-    try:
-        row = service.show_lever(store, pages.kind, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
-    return render(
-        request, "lever_delete.html", session, row=row, data=row.data, pages=pages, what=what
-    )
+    row = find(pages, request, session, store, code)
+    if isinstance(row, Response):
+        return row
+    return render(request, template, session, row=row, data=row.data, pages=pages, what=what)
 
 
 def delete(
@@ -201,7 +233,12 @@ def delete(
 
 
 def history(
-    pages: LeverPages, request: Request, code: str, store: Store, now: dt.datetime
+    pages: LeverPages,
+    request: Request,
+    code: str,
+    store: Store,
+    now: dt.datetime,
+    template: str = "lever_history.html",
 ) -> Response:
     session = guard(request, store, now)
     if isinstance(session, Response):
@@ -212,10 +249,191 @@ def history(
         return not_found(request, session, str(error).removeprefix("error: "))
     return render(
         request,
-        "lever_history.html",
+        template,
         session,
         code=code,
         pages=pages,
         versions=list(reversed(versions)),
         exists=any(v.change != "delete" for v in versions[-1:]),
     )
+
+
+def add_delete_history(
+    router: APIRouter,
+    pages: LeverPages,
+    what: str = "",
+    *,
+    delete_template: str = "lever_delete.html",
+    history_template: str = "lever_history.html",
+) -> None:
+    """``{base}/{code}/delete`` (GET: the confirmation, saying ``what`` deleting does;
+    POST: delete) and ``{base}/{code}/history`` on ``router``."""
+
+    @router.get(pages.base + "/{code}/delete")
+    def delete_confirm_page(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
+        return delete_confirm(pages, request, code, store, now, what, delete_template)
+
+    @router.post(pages.base + "/{code}/delete")
+    def delete_page(
+        request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep
+    ) -> Response:
+        return delete(pages, request, code, store, now, form)
+
+    @router.get(pages.base + "/{code}/history")
+    def history_page(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
+        return history(pages, request, code, store, now, history_template)
+
+
+# ---- the promotion and price-list form --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What a form's fields say: the lever, the form's own problems by JSON path, and the
+    errors that will place every problem (knowing the textarea lines of its lists)."""
+
+    data: dict[str, Any]
+    problems: list[tuple[str, str]]
+    errors: LeverErrors
+
+
+def _no_context(store: Store) -> dict[str, Any]:
+    return {}
+
+
+@dataclass(frozen=True)
+class LeverForm:
+    """One kind's create/edit form: its template; the lever it describes (``read``, with
+    the code being edited); its values for a stored lever or a new one (None) and as
+    submitted; an empty errors; its rule fields (scope, what empty means, lever path when
+    it is not the field's name); ``context``: more for the template; ``defaults``: a new
+    lever's values that depend on the store."""
+
+    template: str
+    read: Callable[[Form, str | None], Submitted]
+    stored_values: Callable[[dict[str, Any] | None], dict[str, str]]
+    submitted_values: Callable[[Form], dict[str, str]]
+    errors: Callable[[], LeverErrors]
+    scopes: dict[str, RuleScope]
+    empty: dict[str, str]
+    paths: dict[str, str] = field(default_factory=dict)
+    context: Callable[[Store], dict[str, Any]] = _no_context
+    defaults: Callable[[Store], dict[str, str]] = _no_context
+
+
+def form_page(
+    pages: LeverPages,
+    form: LeverForm,
+    request: Request,
+    session: WebSession,
+    store: Store,
+    *,
+    values: dict[str, str],
+    editing: str | None = None,
+    errors: LeverErrors | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    return render(
+        request,
+        form.template,
+        session,
+        status_code=status_code,
+        values=values,
+        editing=editing,
+        errors=errors or form.errors(),
+        pages=pages,
+        **form.context(store),
+    )
+
+
+def _save_form(
+    pages: LeverPages,
+    lever_form: LeverForm,
+    request: Request,
+    session: WebSession,
+    store: Store,
+    now: dt.datetime,
+    form: Form,
+    editing: str | None,
+) -> Response:
+    submitted = lever_form.read(form, editing)
+    values = lever_form.submitted_values(form)
+
+    def again(errors: LeverErrors | None, status_code: int) -> HTMLResponse:
+        return form_page(
+            pages,
+            lever_form,
+            request,
+            session,
+            store,
+            values=values,
+            editing=editing,
+            errors=errors,
+            status_code=status_code,
+        )
+
+    return save(
+        pages,
+        session,
+        store,
+        now,
+        form,
+        editing=editing,
+        data=submitted.data,
+        problems=submitted.problems,
+        errors=submitted.errors,
+        form_page=again,
+    )
+
+
+def lever_router(pages: LeverPages, lever_form: LeverForm, what: str) -> APIRouter:
+    """A router with one kind's form pages (``{base}/_new``: new and create;
+    ``{base}/_validate``: the live rule check; ``{base}/{code}/edit``), delete (saying
+    ``what`` deleting does) and history. ``_new`` and ``_validate`` start with ``_``,
+    which no lever code can; they come before any ``{base}/{code}`` page the kind adds."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get(pages.base + "/_new")
+    def new_page(request: Request, store: StoreDep, now: NowDep) -> Response:
+        session = writer(pages, request, store, now)
+        if isinstance(session, Response):
+            return session
+        values = {**lever_form.stored_values(None), **lever_form.defaults(store)}
+        return form_page(pages, lever_form, request, session, store, values=values)
+
+    @router.post(pages.base + "/_validate")
+    def validate_page(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+        return check_rule(
+            request, store, now, form, lever_form.scopes, lever_form.empty, lever_form.paths
+        )
+
+    @router.post(pages.base + "/_new")
+    def create_page(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+        session = writer(pages, request, store, now, form)
+        if isinstance(session, Response):
+            return session
+        return _save_form(pages, lever_form, request, session, store, now, form, None)
+
+    @router.get(pages.base + "/{code}/edit")
+    def edit_page(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
+        session = writer(pages, request, store, now)
+        if isinstance(session, Response):
+            return session
+        row = find(pages, request, session, store, code)
+        if isinstance(row, Response):
+            return row
+        values = lever_form.stored_values(row.data)
+        values["version"] = str(row.version)  # saving over a newer version is refused
+        return form_page(pages, lever_form, request, session, store, values=values, editing=code)
+
+    @router.post(pages.base + "/{code}/edit")
+    def edit_save(
+        request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep
+    ) -> Response:
+        session = writer(pages, request, store, now, form)
+        if isinstance(session, Response):
+            return session
+        return _save_form(pages, lever_form, request, session, store, now, form, code)
+
+    add_delete_history(router, pages, what)
+    return router

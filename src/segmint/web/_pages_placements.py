@@ -18,12 +18,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from segmint.api.deps import app_state
-from segmint.errors import ConflictError, NotFoundError, SegmintError
+from segmint.errors import ConflictError, SegmintError
 from segmint.services import levers as service
 from segmint.services.reach import Reach, audience_reach, customer_count
 from segmint.store.base import Store
 from segmint.targeting.document import DocumentError
 from segmint.targeting.model import Mode, PlacementType
+from segmint.web import _lever_pages as pages_
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
 from segmint.web._forms import Form, rule_error
 from segmint.web._placement_form import (
@@ -36,55 +37,17 @@ from segmint.web._placement_form import (
     submitted_values,
 )
 from segmint.web._see_as import see_as
-from segmint.web._session import LEVER_WRITERS, WebSession
-from segmint.web._templates import not_found, redirect, render, urlpart
+from segmint.web._session import WebSession
+from segmint.web._templates import redirect, render
 
-KIND = "placements"
+PAGES = pages_.LeverPages("placements", "placement", "/placements")
 
 router = APIRouter(include_in_schema=False)
 
 
-def placement_url(code: str) -> str:
-    return "/placements/" + urlpart(code)
-
-
-def _who(session: WebSession) -> str:
-    return f"web:{session.username}"
-
-
-def _writer(
-    request: Request, store: Store, now: dt.datetime, form: Form | None = None
-) -> WebSession | Response:
-    """A session that may write levers (the API's marketer role), else the answer."""
-    session = guard(request, store, now, form)
-    if isinstance(session, Response):
-        return session
-    if session.role in LEVER_WRITERS:
-        return session
-    return render(
-        request,
-        "error.html",
-        session,
-        status_code=403,
-        title="Forbidden",
-        message="Only marketers and admins can change placements.",
-    )
-
-
-def _instant(text: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(text) if text else None
-
-
-def status(data: dict[str, Any], now: dt.datetime) -> str:
+def _status(data: dict[str, Any], now: dt.datetime) -> str:
     """``active``, ``inactive``, ``scheduled`` (before starts_at) or ``ended``."""
-    if not data.get("active", True):
-        return "inactive"
-    starts, ends = _instant(data.get("starts_at")), _instant(data.get("ends_at"))
-    if starts is not None and now < starts:
-        return "scheduled"
-    if ends is not None and now >= ends:
-        return "ended"
-    return "active"
+    return pages_.status(data, now, live="active")
 
 
 def _by_priority(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -110,22 +73,12 @@ def placement_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     if isinstance(session, Response):
         return session
     rows = [
-        {
-            "code": r.code,
-            "data": r.data,
-            "mode": _mode(r.data),
-            "status": status(r.data, now),
-            "version": r.version,
-            "updated_at": r.updated_at,
-            "updated_by": r.updated_by,
-        }
-        for r in service.lever_rows(store, KIND)
+        pages_.list_row(r, _status(r.data, now), mode=_mode(r.data))
+        for r in service.lever_rows(store, PAGES.kind)
     ]
-    return render(request, "placements.html", session, rows=rows, can_write=_can(session))
-
-
-def _can(session: WebSession) -> bool:
-    return session.role in LEVER_WRITERS
+    return render(
+        request, "placements.html", session, rows=rows, can_write=pages_.can_write(session)
+    )
 
 
 # ---- the form ------------------------------------------------------------------------------
@@ -171,7 +124,7 @@ def _too_many(request: Request, session: WebSession) -> HTMLResponse:
 
 @router.get("/placements/_new")
 def new_placement(request: Request, store: StoreDep, now: NowDep) -> Response:
-    session = _writer(request, store, now)
+    session = pages_.writer(PAGES, request, store, now)
     if isinstance(session, Response):
         return session
     values, rows = stored_values(None)
@@ -225,10 +178,16 @@ def _save(
     change = None
     try:
         if errors:
-            service.check_lever(store, KIND, code, submitted.data)  # every other problem too
+            service.check_lever(store, PAGES.kind, code, submitted.data)  # every other problem too
         else:
             _, change = service.put_lever(
-                store, KIND, code, submitted.data, now, who=_who(session), expected_version=expected
+                store,
+                PAGES.kind,
+                code,
+                submitted.data,
+                now,
+                who=pages_.who(session),
+                expected_version=expected,
             )
     except DocumentError as error:
         for path, message in error.errors:
@@ -268,12 +227,12 @@ def _save(
         flash = f"Placement created: {code} (version {change.version})"
     else:
         flash = f"Placement updated: {code} (version {change.version})"
-    return redirect(placement_url(code), flash)
+    return redirect(PAGES.url(code), flash)
 
 
 @router.post("/placements/_new")
 def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    session = _writer(request, store, now, form)
+    session = pages_.writer(PAGES, request, store, now, form)
     if isinstance(session, Response):
         return session
     return _save(request, session, store, now, form, None)
@@ -281,13 +240,12 @@ def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Res
 
 @router.get("/placements/{code}/edit")
 def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    session = _writer(request, store, now)
+    session = pages_.writer(PAGES, request, store, now)
     if isinstance(session, Response):
         return session
-    try:
-        row = service.show_lever(store, KIND, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
+    row = pages_.find(PAGES, request, session, store, code)
+    if isinstance(row, Response):
+        return row
     if len(row.data.get("items") or ()) > MAX_ROWS:
         return _too_many(request, session)
     values, rows = stored_values(row.data)
@@ -298,7 +256,7 @@ def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Resp
 
 @router.post("/placements/{code}/edit")
 def edit(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    session = _writer(request, store, now, form)
+    session = pages_.writer(PAGES, request, store, now, form)
     if isinstance(session, Response):
         return session
     return _save(request, session, store, now, form, code)
@@ -312,17 +270,16 @@ def detail(request: Request, code: str, store: StoreDep, now: NowDep) -> Respons
     session = guard(request, store, now)
     if isinstance(session, Response):
         return session
-    try:
-        row = service.show_lever(store, KIND, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
+    row = pages_.find(PAGES, request, session, store, code)
+    if isinstance(row, Response):
+        return row
     state = app_state(request)
     segments = state.evaluator.catalog(store)
     total = customer_count(store)
     items = []
     for item in _by_priority(list(row.data.get("items") or ())):
         reach: Reach = audience_reach(store, item.get("audience"), now, segments, total=total)
-        items.append({"data": item, "status": status(item, now), "reach": reach})
+        items.append({"data": item, "status": _status(item, now), "reach": reach})
     panel = see_as(store, state.targeting, request.query_params, now, placement=code)
     return render(
         request,
@@ -331,12 +288,13 @@ def detail(request: Request, code: str, store: StoreDep, now: NowDep) -> Respons
         row=row,
         data=row.data,
         mode=_mode(row.data),
-        status=status(row.data, now),
+        status=_status(row.data, now),
         items=items,
         panel=panel,
-        action=placement_url(code),
-        can_write=_can(session),
+        action=PAGES.url(code),
+        can_write=pages_.can_write(session),
         now=now,
+        pages=PAGES,
     )
 
 
@@ -352,51 +310,9 @@ def see_as_page(request: Request, store: StoreDep, now: NowDep) -> Response:
 
 # ---- delete and history ------------------------------------------------------------------------
 
-
-@router.get("/placements/{code}/delete")
-def delete_confirm(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    session = _writer(request, store, now)
-    if isinstance(session, Response):
-        return session
-    try:
-        row = service.show_lever(store, KIND, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
-    return render(request, "placement_delete.html", session, row=row, data=row.data)
-
-
-@router.post("/placements/{code}/delete")
-def delete(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    session = _writer(request, store, now, form)
-    if isinstance(session, Response):
-        return session
-    version = form.get("version")
-    expected = int(version) if version.isdigit() else None
-    try:
-        change = service.delete_lever(
-            store, KIND, code, now, who=_who(session), expected_version=expected
-        )
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
-    except SegmintError as error:
-        return redirect(placement_url(code), str(error).removeprefix("error: "))
-    return redirect("/placements", f"Placement deleted: {code} (version {change.version})")
-
-
-@router.get("/placements/{code}/history")
-def history(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    session = guard(request, store, now)
-    if isinstance(session, Response):
-        return session
-    try:
-        versions = service.lever_history(store, KIND, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
-    return render(
-        request,
-        "placement_history.html",
-        session,
-        code=code,
-        versions=list(reversed(versions)),
-        exists=any(v.change != "delete" for v in versions[-1:]),
-    )
+pages_.add_delete_history(
+    router,
+    PAGES,
+    delete_template="placement_delete.html",
+    history_template="placement_history.html",
+)

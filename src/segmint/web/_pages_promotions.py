@@ -3,9 +3,10 @@ budget meters; a promotion's page (every field, meters, codes with their uses, c
 generation, a CSV of its codes); create and edit (rules validated live); delete with
 confirmation; history.
 
-Writes go through :func:`segmint.services.levers.put_lever` (``_lever_pages.save``)
-with the version the form was opened on. ``/promotions/_new`` and ``_validate`` start
-with ``_``, which no lever code can. Codes are bearer credentials worth a discount: the
+The form, delete and history are made by :func:`segmint.web._lever_pages.lever_router`;
+writes go through :func:`segmint.services.levers.put_lever` with the version the form
+was opened on. ``/promotions/_new`` and ``_validate`` start with ``_``, which no lever
+code can. Codes are bearer credentials worth a discount: the
 codes table and the CSV need a role that may write levers, as ``GET
 /v1/promotions/{code}/codes`` does; every web user sees how many there are.
 """
@@ -17,8 +18,8 @@ import datetime as dt
 import io
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi import Request
+from fastapi.responses import Response
 
 from segmint.errors import NotFoundError, SegmintError
 from segmint.services import codes as code_service
@@ -28,7 +29,6 @@ from segmint.store.base import Store
 from segmint.web import _lever_pages as pages_
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
 from segmint.web._forms import Form
-from segmint.web._lever_form import LeverErrors
 from segmint.web._promotion_form import (
     BENEFIT_TYPES,
     RULE_FIELDS,
@@ -53,7 +53,39 @@ EMPTY = {
     "get": "Required: a condition on one cart line, e.g. category = 'cheese'.",
 }
 
-router = APIRouter(include_in_schema=False)
+
+def _read(form: Form, editing: str | None) -> pages_.Submitted:
+    submitted = promotion_from_form(form, editing)
+    return pages_.Submitted(
+        submitted.data, submitted.problems, promotion_errors(submitted.tier_lines)
+    )
+
+
+def _context(store: Store) -> dict[str, Any]:
+    return {
+        "benefit_types": BENEFIT_TYPES,
+        "campaigns": [c.code for c in service.list_levers(store, "campaigns")],
+        "default_currency": service.default_currency(store),
+    }
+
+
+#: The live check under a rule field: audience and condition over the request; target,
+#: buy and get over one cart line.
+FORM = pages_.LeverForm(
+    template="promotion_form.html",
+    read=_read,
+    stored_values=stored_values,
+    submitted_values=submitted_values,
+    errors=promotion_errors,
+    scopes=RULE_FIELDS,
+    empty=EMPTY,
+    paths={name: f"benefit.{name}" for name in ("target", "buy", "get")},
+    context=_context,
+)
+
+router = pages_.lever_router(
+    PAGES, FORM, "Carts stop getting its discount at once; redemptions already recorded stay."
+)
 
 
 def _statuses(rows: list[dict[str, Any]], store: Store, now: dt.datetime) -> dict[str, str]:
@@ -80,128 +112,17 @@ def promotion_list(request: Request, store: StoreDep, now: NowDep) -> Response:
     found = meters(store, datas)
     statuses = _statuses(datas, store, now)
     rows = [
-        {
-            "code": r.code,
-            "data": r.data,
-            "words": benefit_words(dict(r.data.get("benefit") or {})),
-            "status": statuses[r.code],
-            "meters": found.get(r.code, []),
-            "version": r.version,
-        }
+        pages_.list_row(
+            r,
+            statuses[r.code],
+            words=benefit_words(dict(r.data.get("benefit") or {})),
+            meters=found.get(r.code, []),
+        )
         for r in sorted(stored, key=lambda r: (-int(r.data.get("priority") or 0), r.code))
     ]
     return render(
         request, "promotions.html", session, rows=rows, can_write=pages_.can_write(session)
     )
-
-
-# ---- the form ------------------------------------------------------------------------------
-
-
-def _form_page(
-    request: Request,
-    session: WebSession,
-    store: Store,
-    *,
-    values: dict[str, str],
-    editing: str | None = None,
-    errors: LeverErrors | None = None,
-    status_code: int = 200,
-) -> HTMLResponse:
-    return render(
-        request,
-        "promotion_form.html",
-        session,
-        status_code=status_code,
-        values=values,
-        editing=editing,
-        errors=errors or promotion_errors(),
-        benefit_types=BENEFIT_TYPES,
-        campaigns=[c.code for c in service.list_levers(store, "campaigns")],
-        default_currency=service.default_currency(store),
-    )
-
-
-@router.get("/promotions/_new")
-def new_promotion(request: Request, store: StoreDep, now: NowDep) -> Response:
-    session = pages_.writer(PAGES, request, store, now)
-    if isinstance(session, Response):
-        return session
-    return _form_page(request, session, store, values=stored_values(None))
-
-
-@router.post("/promotions/_validate")
-def validate_rule(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    """The live check under a rule field: audience and condition over the request;
-    target, buy and get over one cart line."""
-    paths = {name: f"benefit.{name}" for name in ("target", "buy", "get")}
-    return pages_.check_rule(request, store, now, form, RULE_FIELDS, EMPTY, paths)
-
-
-def _save(
-    request: Request,
-    session: WebSession,
-    store: Store,
-    now: dt.datetime,
-    form: Form,
-    editing: str | None,
-) -> Response:
-    submitted = promotion_from_form(form, editing)
-    values = submitted_values(form)
-
-    def form_page(errors: LeverErrors | None, status_code: int) -> HTMLResponse:
-        return _form_page(
-            request,
-            session,
-            store,
-            values=values,
-            editing=editing,
-            errors=errors,
-            status_code=status_code,
-        )
-
-    return pages_.save(
-        PAGES,
-        session,
-        store,
-        now,
-        form,
-        editing=editing,
-        data=submitted.data,
-        problems=submitted.problems,
-        errors=promotion_errors(submitted.tier_lines),
-        form_page=form_page,
-    )
-
-
-@router.post("/promotions/_new")
-def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    session = pages_.writer(PAGES, request, store, now, form)
-    if isinstance(session, Response):
-        return session
-    return _save(request, session, store, now, form, None)
-
-
-@router.get("/promotions/{code}/edit")
-def edit_form(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    session = pages_.writer(PAGES, request, store, now)
-    if isinstance(session, Response):
-        return session
-    try:
-        row = service.show_lever(store, PAGES.kind, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
-    values = stored_values(row.data)
-    values["version"] = str(row.version)  # saving over a newer version is refused
-    return _form_page(request, session, store, values=values, editing=code)
-
-
-@router.post("/promotions/{code}/edit")
-def edit(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    session = pages_.writer(PAGES, request, store, now, form)
-    if isinstance(session, Response):
-        return session
-    return _save(request, session, store, now, form, code)
 
 
 # ---- a promotion's page ---------------------------------------------------------------------
@@ -218,10 +139,9 @@ def _detail(
     generate_error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    try:
-        row = service.show_lever(store, PAGES.kind, code)
-    except NotFoundError as error:
-        return not_found(request, session, str(error).removeprefix("error: "))
+    row = pages_.find(PAGES, request, session, store, code)
+    if isinstance(row, Response):
+        return row
     codes = code_service.list_codes(store, code)
     writer = pages_.can_write(session)
     return render(
@@ -241,6 +161,7 @@ def _detail(
         can_write=writer,
         generate=generate or {"length": "10", "uses": "1"},
         generate_error=generate_error,
+        pages=PAGES,
     )
 
 
@@ -345,22 +266,3 @@ def codes_csv(request: Request, code: str, store: StoreDep, now: NowDep) -> Resp
             + urlpart(name),
         },
     )
-
-
-# ---- delete and history ------------------------------------------------------------------------
-
-
-@router.get("/promotions/{code}/delete")
-def delete_confirm(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    what = "Carts stop getting its discount at once; redemptions already recorded stay."
-    return pages_.delete_confirm(PAGES, request, code, store, now, what)
-
-
-@router.post("/promotions/{code}/delete")
-def delete(request: Request, code: str, store: StoreDep, now: NowDep, form: FormDep) -> Response:
-    return pages_.delete(PAGES, request, code, store, now, form)
-
-
-@router.get("/promotions/{code}/history")
-def history(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
-    return pages_.history(PAGES, request, code, store, now)

@@ -9,7 +9,6 @@ has. A row left entirely empty, or marked for removal, is not part of the placem
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
@@ -17,9 +16,15 @@ from typing import Any
 
 from segmint.errors import RuleError
 from segmint.web._forms import Form, rule_error
+from segmint.web._lever_form import (
+    SCHEDULE_FIELDS,
+    integer,
+    named,
+    read_schedule,
+    schedule_values,
+)
 
 PLACEMENT_FIELDS = ("code", "name", "description", "type", "mode", "max_items")
-SCHEDULE_FIELDS = ("active", "starts_at", "ends_at", "stores", "priority")
 ITEM_FIELDS = ("code", "name", "description", "audience", "when_near", "content")
 #: What a new row of the form holds.
 BLANK_ITEM = {"active": "on", "content": ""}
@@ -99,51 +104,6 @@ def _blank(values: dict[str, str]) -> bool:
     )
 
 
-def _integer(text: str) -> int | str | None:
-    """An integer field: absent when empty; text the reader refuses, naming the field."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return text
-
-
-def instant_text(text: str) -> str | None:
-    """An instant typed in a form: as written when it has a zone; a date or a time
-    without zone is read as UTC (the label says so). Text that is no instant at all is
-    passed on for the document reader to refuse, naming the field."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return text
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _stores(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"[,\n]", text) if s.strip()]
-
-
-def _schedule(values: dict[str, str], into: dict[str, Any]) -> None:
-    into["active"] = values.get("active") == "on"
-    for name in ("starts_at", "ends_at"):
-        instant = instant_text(values.get(name, ""))
-        if instant is not None:
-            into[name] = instant
-    stores = _stores(values.get("stores", ""))
-    if stores:
-        into["stores"] = stores
-    priority = _integer(values.get("priority", ""))
-    if priority is not None:
-        into["priority"] = priority
-
-
 def _content(text: str) -> tuple[Any, str | None]:
     """The content textarea: a JSON object, or the problem with it."""
     if not text.strip():
@@ -168,32 +128,26 @@ class SubmittedPlacement:
 def placement_from_form(form: Form, code: str | None = None) -> SubmittedPlacement:
     """The placement the form describes (``code``: the one being edited)."""
     values = form.fields
-    data: dict[str, Any] = {"code": code if code is not None else values.get("code", "").strip()}
-    for name in ("name", "description"):
-        if values.get(name, "").strip():
-            data[name] = values[name].strip()
+    data = named(values, code)
     data["type"] = values.get("type", "").strip() or None
     if values.get("mode", "").strip():
         data["mode"] = values["mode"].strip()
-    max_items = _integer(values.get("max_items", ""))
+    max_items = integer(values.get("max_items", ""))
     if max_items is not None:
         data["max_items"] = max_items
-    _schedule(dict(values), data)
+    read_schedule(dict(values), data)
     items: list[dict[str, Any]] = []
     rows: list[int] = []
     problems: list[tuple[str, str]] = []
     for row, item_values in enumerate(form_rows(form)):
         if item_values.get("remove") == "on" or _blank(item_values):
             continue
-        item: dict[str, Any] = {"code": item_values.get("code", "").strip()}
-        for name in ("name", "description"):
-            if item_values.get(name, "").strip():
-                item[name] = item_values[name].strip()
+        item = named(item_values, None)
         audience = item_values.get("audience", "")
         item["audience"] = audience if audience.strip() else None  # empty: GLOBAL
         if item_values.get("when_near", "").strip():
             item["when_near"] = item_values["when_near"].strip()
-        _schedule(item_values, item)
+        read_schedule(item_values, item)
         content, problem = _content(item_values.get("content", ""))
         item["content"] = content
         if problem:
@@ -207,16 +161,6 @@ def placement_from_form(form: Form, code: str | None = None) -> SubmittedPlaceme
 # ---- to the form -------------------------------------------------------------------------
 
 
-def _schedule_values(data: dict[str, Any]) -> dict[str, str]:
-    return {
-        "active": "on" if data.get("active", True) else "",
-        "starts_at": data.get("starts_at") or "",
-        "ends_at": data.get("ends_at") or "",
-        "stores": ", ".join(data.get("stores") or ()),
-        "priority": "" if not data.get("priority") else str(data["priority"]),
-    }
-
-
 def stored_values(data: dict[str, Any] | None) -> tuple[dict[str, str], list[dict[str, str]]]:
     """The form's values (placement, item rows) for a stored placement, or a new one."""
     if data is None:
@@ -228,7 +172,7 @@ def stored_values(data: dict[str, Any] | None) -> tuple[dict[str, str], list[dic
         "type": data.get("type") or "",
         "mode": data.get("mode") or "",
         "max_items": "" if data.get("max_items") is None else str(data["max_items"]),
-        **_schedule_values(data),
+        **schedule_values(data),
     }
     rows = []
     for item in data.get("items") or ():
@@ -240,7 +184,7 @@ def stored_values(data: dict[str, Any] | None) -> tuple[dict[str, str], list[dic
                 "audience": item.get("audience") or "",
                 "when_near": item.get("when_near") or "",
                 "content": json.dumps(item.get("content", {}), indent=2, ensure_ascii=False),
-                **_schedule_values(item),
+                **schedule_values(item),
             }
         )
     return values, rows

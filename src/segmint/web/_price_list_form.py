@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from segmint.web._forms import Form
-from segmint.web._lever_form import LeverErrors, integer, read_schedule, schedule_values
+from segmint.web._lever_form import (
+    LEVER_FIELDS,
+    LeverErrors,
+    field_head,
+    integer,
+    named,
+    read_schedule,
+    schedule_values,
+)
 
 __all__ = [
     "SubmittedPriceList",
@@ -26,25 +33,13 @@ __all__ = [
     "submitted_values",
 ]
 
-_TOP = (
-    "code",
-    "name",
-    "description",
-    "active",
-    "starts_at",
-    "ends_at",
-    "stores",
-    "priority",
-    "audience",
-    "currency",
-    "prices",
-)
+_TOP = (*LEVER_FIELDS, "currency", "prices")
 HEADER = ["sku", "price", "min_quantity"]
 
 
 def _field_of(path: str) -> str | None:
-    head = re.match(r"^[A-Za-z_]+", path)
-    return head.group(0) if head and head.group(0) in _TOP else None
+    head = field_head(path)
+    return head if head in _TOP else None
 
 
 def price_list_errors(lines: list[int] | None = None) -> LeverErrors:
@@ -88,10 +83,7 @@ def _prices(text: str) -> tuple[list[dict[str, Any]], list[int], list[tuple[str,
 
 def price_list_from_form(form: Form, code: str | None = None) -> SubmittedPriceList:
     values = form.fields
-    data: dict[str, Any] = {"code": code if code is not None else values.get("code", "").strip()}
-    for name in ("name", "description"):
-        if values.get(name, "").strip():
-            data[name] = values[name].strip()
+    data = named(values, code)
     read_schedule(dict(values), data)
     audience = values.get("audience", "")
     data["audience"] = audience if audience.strip() else None

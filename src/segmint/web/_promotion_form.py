@@ -19,8 +19,11 @@ from typing import Any
 from segmint.targeting.document import RuleScope
 from segmint.web._forms import Form
 from segmint.web._lever_form import (
+    LEVER_FIELDS,
     LeverErrors,
+    field_head,
     integer,
+    named,
     read_schedule,
     schedule_values,
     split_list,
@@ -57,15 +60,7 @@ RULE_FIELDS: dict[str, RuleScope] = {
     "get": "line",
 }
 _TOP = (
-    "code",
-    "name",
-    "description",
-    "active",
-    "starts_at",
-    "ends_at",
-    "stores",
-    "priority",
-    "audience",
+    *LEVER_FIELDS,
     "trigger",
     "condition",
     "exclusive",
@@ -81,10 +76,9 @@ _TOP = (
 
 def _field_of(path: str) -> str | None:
     """The form field a promotion's JSON path names."""
-    head = re.match(r"^[A-Za-z_]+", path)
-    if head is None:
+    name = field_head(path)
+    if name is None:
         return None
-    name = head.group(0)
     if name in _TOP:
         return name
     if name == "codes":
@@ -169,10 +163,7 @@ class SubmittedPromotion:
 def promotion_from_form(form: Form, code: str | None = None) -> SubmittedPromotion:
     """The promotion the form describes (``code``: the one being edited)."""
     values = form.fields
-    data: dict[str, Any] = {"code": code if code is not None else values.get("code", "").strip()}
-    for name in ("name", "description"):
-        if values.get(name, "").strip():
-            data[name] = values[name].strip()
+    data = named(values, code)
     read_schedule(dict(values), data)
     for name in ("audience", "condition"):
         text = values.get(name, "")

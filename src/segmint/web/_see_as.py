@@ -16,7 +16,7 @@ from segmint.errors import ConfigError
 from segmint.services.evaluate_request import read_request
 from segmint.services.targeting import Targeting
 from segmint.store.base import Store
-from segmint.web._placement_form import instant_text
+from segmint.web._lever_form import instant_text
 
 CONTEXT_FIELDS = ("view", "store", "channel", "path")
 #: The panel's parameter names (kept in the links and forms that show it).

@@ -21,8 +21,10 @@ modules next to it:
   ``_promotion_form``: the form;
 - ``_pages_price_lists``: price lists (list, page, create/edit, delete, history);
   ``_price_list_form``: the form;
-- ``_lever_pages``: what those two share (writer check, status, save, live rule check,
-  delete, history); ``_lever_form``: their lever fields and errors placed by JSON path;
+- ``_lever_pages``: what the lever pages share (writer check, status, not-found, delete,
+  history; for those two also the form routes: new, create, edit, save, live rule check);
+  ``_lever_form``: the lever fields of every lever form, and the promotion and price-list
+  forms' errors placed by JSON path;
 - ``_pages_simulator``: the cart simulator (``_simulator``: the form and the answer shaped);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
