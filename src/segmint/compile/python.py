@@ -23,6 +23,8 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import itertools
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -544,12 +546,28 @@ class Predicate:
         return f"Predicate({self.rule!r})"
 
 
+#: Compiled predicates by (rule, schema): a catalog rebuilt after one lever changed
+#: compiles only the rules it has not seen. Predicates hold no state, so sharing is safe.
+_PREDICATES: OrderedDict[tuple[Any, ...], Predicate] = OrderedDict()
+_PREDICATES_MAX = 200_000
+_PREDICATES_LOCK = threading.Lock()
+
+
 def compile_predicate(rule: Rule, schema: Schema) -> Predicate:
     """Compile ``rule`` once into a :class:`Predicate` (see the module docstring)."""
+    key = (rule, tuple(sorted(schema.attributes.items())), schema.timezone)
+    found = _PREDICATES.get(key)
+    if found is not None:
+        return found
     normal = Normalizer(schema).rule(rule)
     gen = _Gen(schema)
     gen.share_filters(normal)
-    return Predicate(rule, gen.function(gen.rule(normal, None)))
+    predicate = Predicate(rule, gen.function(gen.rule(normal, None)))
+    with _PREDICATES_LOCK:
+        _PREDICATES[key] = predicate
+        while len(_PREDICATES) > _PREDICATES_MAX:
+            _PREDICATES.popitem(last=False)
+    return predicate
 
 
 _NODE_CACHE: dict[tuple[Any, ...], Callable[..., Any]] = {}

@@ -256,6 +256,7 @@ def _parse_rows(store: Store, rows: list[LeverRow]) -> list[Lever]:
     segments = _segments(store)
     known = {LeverKind(k): v for k, v in LeverRepository(store).codes().items()}
     currency = default_currency(store)
+    references = doc.known_references(known)  # once, not per lever
     out: list[Lever] = []
     for row in rows:
         try:
@@ -267,6 +268,7 @@ def _parse_rows(store: Store, rows: list[LeverRow]) -> list[Lever]:
                     segments=segments,
                     known=known,
                     default_currency=currency,
+                    references=references,
                 )
             )
         except ConfigError:

@@ -17,6 +17,7 @@ Decisions the spec leaves open are listed in the module docstrings of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Collection, Mapping
 from pathlib import PurePath
@@ -139,14 +140,18 @@ def lever_from_data(
     segments: Mapping[str, bool],
     known: Mapping[LeverKind, Collection[str]] | None = None,
     default_currency: str = money.DEFAULT_CURRENCY,
+    references: References | None = None,
 ) -> Lever:
     """One lever of ``kind`` (the API's one-resource-per-kind form): checked as in a
     document, with JSON paths starting at the lever's own fields (``benefit.percentage``).
     References resolve against ``known`` only (the store's codes); promo codes are
-    checked unique within this lever only: the caller checks them against the store."""
+    checked unique within this lever only: the caller checks them against the store.
+    ``references``: ``known`` already gathered (:func:`known_references`), for a caller
+    reading many levers against the same store."""
     money.check_currency(default_currency)
     p = Problems(schema, segments, known or {}, default_currency)
-    refs = References.of({}, known or {})
+    base = references if references is not None else References.of({}, known or {})
+    refs = dataclasses.replace(base, promo_codes={})  # the sets are shared, read only
     readers: dict[LeverKind, Callable[[], Lever | None]] = {
         LeverKind.CAMPAIGN: lambda: read_campaign(p, data, ""),
         LeverKind.PROMOTION: lambda: read_promotion(p, data, "", refs),
@@ -158,6 +163,11 @@ def lever_from_data(
     p.raise_if_any()
     assert lever is not None  # a reader returns None only after recording a problem
     return lever
+
+
+def known_references(known: Mapping[LeverKind, Collection[str]]) -> References:
+    """The references of the store's codes, gathered once for :func:`lever_from_data`."""
+    return References.of({}, known)
 
 
 def check_audience(text: str, schema: Schema, *, segments: Mapping[str, bool]) -> RuleError | None:
