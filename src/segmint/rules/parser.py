@@ -9,6 +9,7 @@ exhaust the Python stack.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 from typing import Final, NoReturn, cast
 
@@ -34,7 +35,21 @@ _VALUE_STARTS: Final = frozenset(
 
 
 def parse(text: str) -> ast.Rule:
-    """Parse a rule; raises :class:`RuleError` with position, caret and what was expected."""
+    """Parse a rule; raises :class:`RuleError` with position, caret and what was expected.
+
+    Rules are immutable, so one text parses once: stored levers and segments are read
+    again on every catalog build, and most of their texts have not changed."""
+    if isinstance(text, str) and len(text) <= MAX_LENGTH:
+        return _parse_cached(text)
+    return _parse(text)
+
+
+@functools.lru_cache(maxsize=100_000)
+def _parse_cached(text: str) -> ast.Rule:
+    return _parse(text)
+
+
+def _parse(text: str) -> ast.Rule:
     if not isinstance(text, str):
         raise RuleError("a rule must be text", repr(text), 0)
     if len(text) > MAX_LENGTH:
