@@ -38,7 +38,7 @@ from segmint.targeting import money
 from segmint.targeting.benefits import LineMatcher, Outcome, compute
 from segmint.targeting.cart import AppliedPromotion, NearMiss, Reason, Rejection, Working
 from segmint.targeting.model import AccountPortal, Campaign, PriceList, Promotion, Trigger
-from segmint.targeting.near import near_miss
+from segmint.targeting.near import near_miss, thresholds
 from segmint.targeting.promotion_set import Entry, PromotionSet, normalize_code
 from segmint.targeting.schedules import refusal
 
@@ -290,7 +290,7 @@ class _Run:
     def attempt(self, c: _Candidate) -> Outcome | None:
         """The candidate's outcome on the cart as it is now, or None (and rejected)."""
         p, w = c.promotion, self.w
-        if p.condition is not None and not self.rules.condition(p, w.context):
+        if p.condition is not None and not self.holds(p):
             self.near(c)
             seen = w.snapshot() if self.reported(c) else None
             self.reject(c, Reason.CONDITION, f"the condition is false: {p.condition}", seen=seen)
@@ -311,6 +311,21 @@ class _Run:
             )
             return None
         return outcome
+
+    def holds(self, p: Promotion) -> bool:
+        """Whether the promotion's condition holds on the cart as it is now. A condition
+        of nothing but ``cart.subtotal``/``cart.quantity`` thresholds is compared in
+        minor units (exactly as the rule would answer); any other goes to the rules."""
+        rule = self.rules.condition_rule(p)
+        if rule is not None:
+            found = thresholds(rule)
+            if found.only:
+                w = self.w
+                subtotal, quantity = found.least(w.scale)
+                return (subtotal is None or w.subtotal() >= subtotal) and (
+                    quantity is None or w.quantity >= quantity
+                )
+        return self.rules.condition(p, self.w.context)
 
     def near(self, c: _Candidate) -> None:
         p = c.promotion
