@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+import web_session
 from segmint.importing.api import import_file
 from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.services import auth
@@ -35,7 +36,7 @@ CUSTOMERS = "id,email,city\n" + "".join(f"c{i:02d},c{i}@x.io,Lyon\n" for i in ra
 ORDERS = "order_id,customer_id,placed_at,status,total\n" + "".join(
     f"o{i},c{i:02d},2024-04-0{i}T10:00:00Z,paid,{i * 50}\n" for i in range(1, 9)
 )
-PASSWORD = "correct horse battery"
+PASSWORD = web_session.PASSWORD
 
 
 @pytest.fixture()
@@ -63,17 +64,7 @@ def client(shop: Store, store_url: str) -> Iterator[TestClient]:
 
 
 def log_in(client: TestClient, username: str = "ada") -> str:
-    page = client.get("/login")
-    token = re.search(r'name="login_csrf" value="([^"]+)"', page.text)
-    assert token
-    response = client.post(
-        "/login",
-        data={"login_csrf": token.group(1), "username": username, "password": PASSWORD},
-    )
-    assert response.status_code == 303, response.text
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/promotions").text)
-    assert found
-    return found.group(1)
+    return web_session.log_in(client, username, page="/promotions")
 
 
 @pytest.fixture()
@@ -81,10 +72,7 @@ def web(client: TestClient) -> tuple[TestClient, str]:
     return client, log_in(client)
 
 
-def flash(page: str) -> str:
-    found = re.search(r'class="flash"[^>]*>(.*?)</div>', page, re.S)
-    assert found, page
-    return html.unescape(found.group(1)).strip()
+flash = web_session.flash
 
 
 def version_of(page: str) -> str:
