@@ -42,6 +42,14 @@ class _LineRule:
     reads_amount: bool
 
 
+def _reads_customer(checked: CheckedRule) -> bool:
+    """Whether a rule reads stored customer data itself (the cart's lines are the
+    request's)."""
+    return bool(
+        checked.customer_fields or checked.attributes or (checked.collections - {"cart.lines"})
+    )
+
+
 @dataclass(frozen=True)
 class AudienceAnswer:
     """Audiences answered for one request: of the ``answered`` (kind, code) keys, those
@@ -73,6 +81,8 @@ class CompiledPricingRules:
     audience_needs: dict[tuple[str, str], tuple[bool, frozenset[str]]] = field(default_factory=dict)
     #: (kind, code) -> the audience as checked (for the audience index)
     audience_checked: dict[tuple[str, str], CheckedRule] = field(default_factory=dict)
+    #: promotions whose condition reads stored customer data (not only the request)
+    conditions_reading_customer: set[str] = field(default_factory=set)
     #: (kind, code) -> why a stored rule no longer checks; its rule is taken as false
     broken: dict[tuple[str, str], str] = field(default_factory=dict)
 
@@ -121,6 +131,8 @@ class CompiledPricingRules:
             checked = check(parse(p.condition), self.schema, text=p.condition)
             self.conditions[p.code] = compile_predicate(checked.rule, self.schema)
             self.condition_asts[p.code] = checked.rule
+            if _reads_customer(checked):
+                self.conditions_reading_customer.add(p.code)
         if p.audience is not None:
             self.audiences["promotion", p.code] = self._audience("promotion", p.code, p.audience)
         for rule in line_rules(p):
@@ -132,9 +144,7 @@ class CompiledPricingRules:
 
     def _audience(self, kind: str, code: str, text: str) -> Predicate:
         checked = check(parse(text), self.schema, text=text, allow_realtime=True)
-        own = bool(
-            checked.customer_fields or checked.attributes or (checked.collections - {"cart.lines"})
-        )
+        own = _reads_customer(checked)
         self.audience_needs[kind, code] = (own, frozenset(checked.segments))
         self.audience_checked[kind, code] = checked
         return compile_predicate(checked.rule, self.schema)

@@ -29,6 +29,7 @@ from segmint.rules.schema import Schema
 from segmint.services.evaluate_request import RequestCart, RequestError
 from segmint.store.base import Store
 from segmint.store.redemptions import PromoCode, RedemptionRepository
+from segmint.store.redemptions import normalize_code as stored_code
 from segmint.targeting import money
 from segmint.targeting.cart import Cart, CartError, Line, PricedCart, Reason, Shipping
 from segmint.targeting.model import (
@@ -127,13 +128,14 @@ class StoreReads:
         return {sku: p for sku, p in found.items() if p is not None}
 
     def generated_code(self, code: str) -> PromoCode | None:
-        return self.repo.find_codes([code.strip().upper()]).get(code.strip().upper())
+        key = stored_code(code)
+        return self.repo.find_codes([key]).get(key)
 
     def promotion_uses(self, promotion: str) -> int:
         return self.repo.promotion_uses([promotion]).get(promotion, 0)
 
     def code_uses(self, code: str) -> int:
-        key = code.strip().upper()
+        key = stored_code(code)
         return self.repo.code_uses([key]).get(key, 0)
 
     def customer_uses(self, customer_id: str, promotion: str) -> int:
@@ -226,7 +228,7 @@ class PricingCatalog:
     accounts: dict[str, AccountPortal]
     rules: CompiledPricingRules
     budgeted: tuple[str, ...]  # campaigns with a budget that some promotion names
-    generated: bool  # some code promotion may have generated codes (no listed codes)
+    generated: bool  # some promotion takes codes: an entered one may be a generated code
     currency: str
     reads_profile: bool  # some audience or condition reads the stored profile
     index: AudienceIndex[tuple[str, str]]  # promotions' and price lists' audiences
@@ -245,8 +247,10 @@ class PricingCatalog:
             and c.budget is not None
             and (c.budget.spend is not None or c.budget.usage is not None)
         )
-        reads = bool(document.accounts) or any(own for own, _ in rules.audience_needs.values())
-        reads = reads or any(p.condition is not None for p in document.promotions)
+        # the account portal reads the customer's business_account
+        reads = bool(document.accounts or rules.conditions_reading_customer) or any(
+            own for own, _ in rules.audience_needs.values()
+        )
         audiences = list(rules.audience_checked.items())
         return cls(
             index=AudienceIndex.build(audiences, schema),
@@ -431,8 +435,7 @@ def budgets_left(
 @dataclass(frozen=True)
 class PricedRequest:
     priced: PricedCart
-    limits: Limits
-    account: AccountPortal | None
+    limits: Limits  # what it asked of the limits: the keys a checkout locks
     catalog: PricingCatalog
 
 
@@ -497,4 +500,4 @@ def price_request(
         default_currency=catalog.currency,
         explain=explain,
     )
-    return PricedRequest(priced, limits, account, catalog)
+    return PricedRequest(priced, limits, catalog)

@@ -31,7 +31,7 @@ from segmint.compile.audience_index import AudienceIndex
 from segmint.engine.explain import explain
 from segmint.errors import RuleError
 from segmint.model.profile import Profile, RequestContext
-from segmint.rules import check, parse
+from segmint.rules import ast, check, parse
 from segmint.rules.checker import CheckedRule
 from segmint.rules.schema import Schema
 from segmint.services.cart_pricing import (
@@ -54,7 +54,7 @@ from segmint.store.base import Store
 from segmint.store.levers import LeverRepository
 from segmint.targeting import content as C
 from segmint.targeting import money
-from segmint.targeting.cart import Cart, NearMiss, PricedCart, Rejection
+from segmint.targeting.cart import Cart, NearMiss, PricedCart
 from segmint.targeting.model import Placement, PlacementItem
 from segmint.targeting.placements import Answer, Reason, choose, ordered
 
@@ -471,16 +471,16 @@ def _applies_in(
 
 
 def _false_parts(
-    rule: str | None, profile: Profile, at: dt.datetime, schema: Schema, context: RequestContext
+    rule: ast.Rule | None,
+    profile: Profile,
+    at: dt.datetime,
+    schema: Schema,
+    context: RequestContext,
 ) -> list[dict[str, str]]:
-    """The parts of ``rule`` that are false, as ``segmint explain`` shows them."""
+    """The parts of a checked rule that are false, as ``segmint explain`` shows them."""
     if rule is None:
         return []
-    try:
-        checked = check(parse(rule), schema, allow_realtime=True)
-    except RuleError:
-        return []
-    steps = explain(checked.rule, profile, at, schema, context).steps
+    steps = explain(rule, profile, at, schema, context).steps
     return [{"text": s.text, "sentence": s.sentence} for s in steps if not s.value]
 
 
@@ -493,50 +493,29 @@ def _pricing_rejected(
     explain_all: bool,
 ) -> list[dict[str, Any]]:
     """The answer's promotion and price-list rejections; for ``audience`` and
-    ``condition``, the false parts (with ``explain``)."""
-    promotions = catalog.pricing.promotions.by_code
+    ``condition``, the false parts (with ``explain``), of the rules as compiled."""
+    rules = catalog.pricing.rules
     out: list[dict[str, Any]] = []
     for r in priced.rejected:
         entry = r.to_dict()
-        if explain_all and r.promotion is not None and r.promotion in promotions:
-            entry.update(
-                _why(
-                    r,
-                    promotions[r.promotion].audience,
-                    promotions[r.promotion].condition,
-                    catalog,
-                    profile,
-                    context,
-                    at,
-                )
-            )
+        if explain_all and r.promotion is not None:
+            if r.reason == Reason.AUDIENCE:
+                audience = rules.audience_checked.get(("promotion", r.promotion))
+                rule = audience.rule if audience is not None else None
+                entry["false"] = _false_parts(rule, profile, at, catalog.schema, context)
+            elif r.reason == "condition":
+                seen = r.seen if r.seen is not None else context
+                rule = rules.condition_asts.get(r.promotion)
+                entry["false"] = _false_parts(rule, profile, at, catalog.schema, seen)
         out.append(entry)
-    lists = {pl.code: pl for pl in catalog.pricing.price_lists.lists}
     for pr in priced.price_lists_rejected:
         entry = pr.to_dict()
-        if pr.reason == Reason.AUDIENCE and pr.price_list in lists:
-            entry["false"] = _false_parts(
-                lists[pr.price_list].audience, profile, at, catalog.schema, context
-            )
+        if pr.reason == Reason.AUDIENCE:
+            audience = rules.audience_checked.get(("price_list", pr.price_list))
+            rule = audience.rule if audience is not None else None
+            entry["false"] = _false_parts(rule, profile, at, catalog.schema, context)
         out.append(entry)
     return out
-
-
-def _why(
-    r: Rejection,
-    audience: str | None,
-    condition: str | None,
-    catalog: LeverCatalog,
-    profile: Profile,
-    context: RequestContext,
-    at: dt.datetime,
-) -> dict[str, Any]:
-    if r.reason == Reason.AUDIENCE:
-        return {"false": _false_parts(audience, profile, at, catalog.schema, context)}
-    if r.reason == "condition":
-        seen = r.seen if r.seen is not None else context
-        return {"false": _false_parts(condition, profile, at, catalog.schema, seen)}
-    return {}
 
 
 def _placement_answer(
@@ -561,9 +540,8 @@ def _placement_answer(
         entry = r.to_dict(code)
         compiled = catalog.items[(code, r.item.code)]
         if r.reason == Reason.AUDIENCE and compiled.checked is not None:
-            steps = explain(compiled.checked.rule, profile, at, catalog.schema, context).steps
-            entry["false"] = [
-                {"text": s.text, "sentence": s.sentence} for s in steps if not s.value
-            ]
+            entry["false"] = _false_parts(
+                compiled.checked.rule, profile, at, catalog.schema, context
+            )
         rejected.append(entry)
     return PlacementAnswer(code, [s.item.code for s in result.shown], shown, rejected)
