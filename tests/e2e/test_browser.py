@@ -53,9 +53,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A uvicorn server (in a thread) on a fresh DuckDB store with a little data and a
     web user."""
     _require_chromium()
-    import uvicorn
 
-    from segmint.api.app import create_app
     from segmint.importing.api import import_file
     from segmint.services import auth
     from segmint.store.duckdb import DuckDBStore
@@ -72,6 +70,15 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         auth.create_user(store, USER, PASSWORD, dt.datetime.now(dt.UTC))
     finally:
         store.close()
+
+    yield from serve(path)
+
+
+def serve(path: Path) -> Iterator[str]:
+    """Serve the app on the DuckDB file ``path`` (uvicorn in a thread); yields its URL."""
+    import uvicorn
+
+    from segmint.api.app import create_app
 
     port = _free_port()
     app = create_app(str(path))

@@ -10,8 +10,6 @@ discount, the totals and the promotion the code applied.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +17,11 @@ import pytest
 from test_browser import (  # the shared fixtures (browser, page) and helpers
     PASSWORD,
     USER,
-    _free_port,
     _log_in,
     _require_chromium,
     browser,
     page,
+    serve,
 )
 
 __all__ = ["browser", "page"]  # fixtures used by name
@@ -69,9 +67,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A uvicorn server (in a thread) on a fresh DuckDB store with products, levers and a
     web user."""
     _require_chromium()
-    import uvicorn
 
-    from segmint.api.app import create_app
     from segmint.services import auth, levers
     from segmint.services.customers import ingest
     from segmint.store.duckdb import DuckDBStore
@@ -88,22 +84,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         store.close()
 
-    port = _free_port()
-    app = create_app(str(path))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the uvicorn server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    yield from serve(path)
 
 
 def test_two_lines_added_with_the_button_and_a_code(page: object, tmp_path: Path) -> None:

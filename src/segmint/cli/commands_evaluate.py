@@ -84,7 +84,7 @@ def _cart_lines(answer: dict[str, Any]) -> list[str]:
     for p in answer.get("promotions", []):
         via = f" via {p['via_code']}" if p["via_code"] else ""
         out.append(f"promotion {p['code']}{via}: -{p['amount']} lines, -{p['shipping']} shipping")
-    for r in rejected_pricing(answer):
+    for r in _rejected_pricing(answer):
         what = r.get("promotion") or r.get("price_list") or "(no promotion)"
         code = f" code {r['code']}" if r.get("code") else ""
         out.append(f"  not applied: {what}{code} ({r['reason']}: {r['detail']})")
@@ -94,7 +94,7 @@ def _cart_lines(answer: dict[str, Any]) -> list[str]:
     return out
 
 
-def rejected_pricing(answer: dict[str, Any]) -> list[dict[str, Any]]:
+def _rejected_pricing(answer: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in answer.get("rejected", []) if "placement" not in r]
 
 
