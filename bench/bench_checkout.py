@@ -32,12 +32,10 @@ makes the server time how long checkouts wait for and hold their redemption lock
 from __future__ import annotations
 
 import argparse
-import cProfile
 import datetime as dt
 import json
 import os
 import platform
-import pstats
 import signal
 import socket
 import statistics
@@ -56,6 +54,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_evaluate import NOW, free_port
 from bench_evaluate_cart import document, machine, populate, process_cpu, request_body
+from profiling import profile_table
 
 DEFAULT_PG = os.environ.get(
     "SEGMINT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -298,34 +297,8 @@ def profile(url: str, runs: int, visitors: int) -> None:
         checkout(store, targeting, to_request(raw), raw.order_id, NOW)
 
     for name, one in (("evaluate", evaluate_once), ("checkout", checkout_once)):
-        for _ in range(max(visitors, 50)):
-            one()
-        started = time.perf_counter()
-        for _ in range(runs):
-            one()
-        per = (time.perf_counter() - started) / runs * 1000
-        print(f"\n{name}, in process, one connection: {per:.3f} ms per request\n")
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for _ in range(runs):
-            one()
-        profiler.disable()
-        stats = pstats.Stats(profiler)
-        rows = []
-        for (file, line, fn), (_, calls, own, cum, _) in stats.stats.items():  # type: ignore[attr-defined]
-            rows.append(
-                (
-                    cum / runs * 1000,
-                    own / runs * 1000,
-                    calls / runs,
-                    f"{Path(file).name}:{line} {fn}",
-                )
-            )
-        rows.sort(reverse=True)
-        print("| function | cumulative ms/request (profiled) | own ms | calls/request |")
-        print("|---|---:|---:|---:|")
-        for cum, own, calls, where in rows[:45]:
-            print(f"| `{where}` | {cum:.3f} | {own:.3f} | {calls:.1f} |")
+        print(f"\n{name}, in process, one connection:")
+        profile_table(one, runs, warmup=max(visitors, 50), top=45)
     store.close()
 
 

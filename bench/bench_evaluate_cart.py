@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import datetime as dt
 import json
 import os
 import platform
-import pstats
 import random
 import shutil
 import socket
@@ -64,6 +62,7 @@ from bench_evaluate import (
     request_bytes,
     rule_segments,
 )
+from profiling import profile_table
 from segmint.store.base import Store
 
 PRODUCTS = 400
@@ -390,27 +389,7 @@ def profile(db: Path, runs: int) -> None:
             result = targeting.answer(store, ask, NOW)
         result.to_json()
 
-    for _ in range(50):
-        one()
-    started = time.perf_counter()
-    for _ in range(runs):
-        one()
-    print(f"in process: {(time.perf_counter() - started) / runs * 1000:.3f} ms per request")
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(runs):
-        one()
-    profiler.disable()
-    stats = pstats.Stats(profiler)
-    rows = []
-    for (file, line, name), (_, calls, tottime, cumtime, _) in stats.stats.items():  # type: ignore[attr-defined]
-        where = f"{Path(file).name}:{line} {name}"
-        rows.append((cumtime / runs * 1000, tottime / runs * 1000, calls / runs, where))
-    rows.sort(reverse=True)
-    print("| function | cumulative ms/request | own ms/request | calls/request |")
-    print("|---|---:|---:|---:|")
-    for cum, own, calls, where in rows[:40]:
-        print(f"| `{where}` | {cum:.3f} | {own:.3f} | {calls:.1f} |")
+    profile_table(one, runs)
     store.close()
 
 

@@ -20,10 +20,8 @@ table is printed with the date and the machine.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import datetime as dt
 import platform
-import pstats
 import random
 import statistics
 import time
@@ -32,6 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from profiling import profile_table
 from segmint.engine.pricing_rules import CompiledPricingRules
 from segmint.model.profile import Profile, RequestContext
 from segmint.targeting.cart import Cart, Line, PricedCart, Shipping
@@ -201,29 +200,8 @@ def measure(fn: Callable[[], PricedCart], runs: int) -> Timing:
 
 
 def profile_pricing(fn: Callable[[], PricedCart], runs: int) -> None:
-    """The top functions by cumulative time per pricing under cProfile (which inflates
-    them; the unprofiled time is printed first)."""
-    for _ in range(30):
-        fn()
-    started = time.perf_counter()
-    for _ in range(runs):
-        fn()
-    print(f"unprofiled: {(time.perf_counter() - started) / runs * 1000:.2f} ms per pricing\n")
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(runs):
-        fn()
-    profiler.disable()
-    rows = []
-    for (file, line, name), (_, calls, own, cum, _) in pstats.Stats(profiler).stats.items():  # type: ignore[attr-defined]
-        rows.append(
-            (cum / runs * 1000, own / runs * 1000, calls / runs, f"{Path(file).name}:{line} {name}")
-        )
-    rows.sort(reverse=True)
-    print("| function | cumulative ms/pricing (profiled) | own ms | calls/pricing |")
-    print("|---|---:|---:|---:|")
-    for cum, own, calls, where in rows[:40]:
-        print(f"| `{where}` | {cum:.2f} | {own:.2f} | {calls:.0f} |")
+    """The top functions by cumulative time per pricing under cProfile."""
+    profile_table(fn, runs, unit="pricing", warmup=30)
 
 
 def machine() -> str:
