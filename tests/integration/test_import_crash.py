@@ -15,7 +15,9 @@ After it: each batch is in the orders whole or not at all (a batch the server an
 is in), nothing is left queued, every segment's stored members are exactly what the
 Python engine's ``match`` answers then (tests/membership_oracle.py), and every history
 alternates entry and exit. At least one trial of each kind must have caught the rows
-committed with their membership update not done (else the test proved nothing)."""
+committed with their membership update not done (else the test proved nothing): on a
+loaded machine the kill can come late, so when no planned trial caught it, more trials
+kill the moment the rows are seen, up to ``EXTRA_TRIALS``."""
 
 from __future__ import annotations
 
@@ -60,6 +62,7 @@ RULES = {
 CLI_KILLS = [("after", 0.2), ("after", 0.6), ("written", 0.0), ("written", 0.1)]
 SERVE_KILLS = [("after", 0.4), ("written", 0.0), ("written", 0.1)]
 CLI_ORDERS, BATCH_ORDERS = 1500, 1000
+EXTRA_TRIALS = 6
 #: Bytes of log a batch of orders writes at least (~500 kB for the file, ~350 kB for a
 #: batch), and more than what was due or a key's use write (a few kB).
 WAL_GROWTH = 150_000
@@ -219,10 +222,22 @@ def shop(request: pytest.FixtureRequest, make_store: Callable[..., Store]) -> Sh
     return Shop(make_store(request.param))
 
 
+def until_caught(
+    kills: Sequence[tuple[str, float]], trial: Callable[[int, tuple[str, float], bool], bool]
+) -> bool:
+    """Run ``trial(number, how, last)`` for each planned kill, then, while none caught
+    rows committed before their update, more that kill the moment they are seen."""
+    caught = [trial(n, how, n == len(kills)) for n, how in enumerate(kills, start=1)]
+    for n in range(len(kills) + 1, len(kills) + 1 + EXTRA_TRIALS):
+        if any(caught):
+            break
+        caught.append(trial(n, ("written", 0.0), True))
+    return any(caught)
+
+
 def test_kill_9_of_the_cli_import(shop: Shop, tmp_path: Path) -> None:
-    caught = []
-    for trial, how in enumerate(CLI_KILLS, start=1):
-        now, prefix = instant(trial), f"K{trial}-"
+    def trial(number: int, how: tuple[str, float], last: bool) -> bool:
+        now, prefix = instant(number), f"K{number}-"
         orders = new_orders(prefix, CLI_ORDERS, now)
         write_csv(tmp_path / f"{prefix}.csv", orders)
         command = [*SEGMINT, "--db", shop.url, "--as-of", iso(now), "import", "orders"]
@@ -233,9 +248,11 @@ def test_kill_9_of_the_cli_import(shop: Shop, tmp_path: Path) -> None:
                 stderr=subprocess.DEVNULL,
             )
             kill_when(process, how, written)
-        last = trial == len(CLI_KILLS)
-        caught.append(recover(shop, now, {prefix: len(orders)}, cli=True, last=last))
-    assert any(caught), "no kill caught an import committed before its membership update"
+        return recover(shop, now, {prefix: len(orders)}, cli=True, last=last)
+
+    assert until_caught(CLI_KILLS, trial), (
+        "no kill caught an import committed before its membership update"
+    )
 
 
 def post_batches(
@@ -282,9 +299,8 @@ def serve(shop: Shop, now: dt.datetime) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def test_kill_9_of_the_server_during_order_batches(shop: Shop) -> None:
-    caught = []
-    for trial, how in enumerate(SERVE_KILLS, start=1):
-        now, prefix = instant(trial), f"B{trial}-"
+    def trial(number: int, how: tuple[str, float], last: bool) -> bool:
+        now, prefix = instant(number), f"B{number}-"
         answered: list[str] = []
         sent: list[str] = []
         server, base = serve(shop, now)
@@ -301,6 +317,9 @@ def test_kill_9_of_the_server_during_order_batches(shop: Shop) -> None:
         client.join(timeout=60)
         assert not client.is_alive() and sent
         assert not [a for a in answered if a.startswith("refused")], answered
-        batches, last = dict.fromkeys(sent, BATCH_ORDERS), trial == len(SERVE_KILLS)
-        caught.append(recover(shop, now, batches, cli=False, last=last, answered=answered))
-    assert any(caught), "no kill caught a batch committed before its membership update"
+        batches = dict.fromkeys(sent, BATCH_ORDERS)
+        return recover(shop, now, batches, cli=False, last=last, answered=answered)
+
+    assert until_caught(SERVE_KILLS, trial), (
+        "no kill caught a batch committed before its membership update"
+    )
