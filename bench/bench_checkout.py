@@ -111,7 +111,7 @@ def serve(url: str, port: int, pool: int, lock_times: bool) -> None:
     from segmint.api.app import create_app
 
     times = watch_locks() if lock_times else None
-    app = create_app(url, clock=lambda: NOW, pool_size=pool)
+    app = create_app(url, clock=lambda: NOW, pool_size=pool, freeze_heap=True)
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
     if times:
         for what, values in times.items():

@@ -146,7 +146,7 @@ def serve(path: str, port: int) -> None:
 
     from segmint.api.app import create_app
 
-    app = create_app(path, clock=lambda: NOW)
+    app = create_app(path, clock=lambda: NOW, freeze_heap=True)  # as `segmint serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, workers=1, log_level="warning", access_log=False)
 
 

@@ -410,3 +410,19 @@ def test_checkout_answers_as_evaluate_does_when_no_limit_is_reached(
     assert sorted(r.promotion for r, _ in recorded) == sorted(
         p["code"] for p in first["promotions"]
     )
+
+
+def test_a_server_freezes_the_heap_once_a_catalog_is_built(shop: Store) -> None:
+    """``segmint serve``'s targeting freezes what survives a catalog build, so full
+    collections skip the catalog (a request's tail); a CLI call leaves the heap alone."""
+    import gc
+
+    request = read_request({"customer_id": "c1"})
+    gc.unfreeze()
+    Targeting(Evaluator()).answer(shop, request, NOW)
+    assert gc.get_freeze_count() == 0
+    try:
+        Targeting(Evaluator(), freeze_heap=True).answer(shop, request, NOW)
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

@@ -168,6 +168,7 @@ def create_app(
     upload_max_bytes: int = UPLOAD_MAX_BYTES,
     worker: WorkerSettings | None = None,
     serve: ServeInfo | None = None,
+    freeze_heap: bool | None = None,
 ) -> FastAPI:
     """The app over the database at ``db_url``: the JSON API under ``/v1``, the admin
     pages at ``/``, OpenAPI at ``/openapi.json``. ``clock`` gives the evaluation instant
@@ -175,8 +176,10 @@ def create_app(
     worker's schedule in-process while the app runs (api/worker.py; default: only on
     demand, ``POST /v1/admin/worker/run``). ``serve`` (given by ``segmint serve``) makes
     the app hold a DuckDB file from startup and write its runtime file next to it
-    (segmint/runtime.py) until shutdown."""
+    (segmint/runtime.py) until shutdown. ``freeze_heap`` (default: under ``segmint
+    serve``) freezes the heap after each lever catalog is built (services/targeting.py)."""
     state = AppState(pool=StorePool(db_url, size=pool_size), clock=clock or env_clock())
+    state.targeting.freeze_heap = serve is not None if freeze_heap is None else freeze_heap
     state.worker = InProcessWorker(state, worker or WorkerSettings())
     runtime_file = runtime.runtime_path(db_url) if serve is not None else None
 

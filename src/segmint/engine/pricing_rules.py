@@ -30,6 +30,7 @@ from segmint.targeting.model import (
     Promotion,
     TieredBenefit,
 )
+from segmint.targeting.near import Thresholds, thresholds
 from segmint.targeting.promotions import PricingRules, Refusal
 
 #: What a rule that no longer type-checks compiles to: false.
@@ -74,6 +75,8 @@ class CompiledPricingRules:
     schema: Schema = DEFAULT_SCHEMA
     conditions: dict[str, Predicate] = field(default_factory=dict)
     condition_asts: dict[str, ast.Rule] = field(default_factory=dict)
+    #: promotion -> its condition's top-level cart thresholds (none: an empty one)
+    condition_thresholds: dict[str, Thresholds] = field(default_factory=dict)
     audiences: dict[tuple[str, str], Predicate] = field(default_factory=dict)
     lines: dict[str, _LineRule] = field(default_factory=dict)
     # whether only a known customer can match an audience: it reads stored customer data,
@@ -131,6 +134,7 @@ class CompiledPricingRules:
             checked = check(parse(p.condition), self.schema, text=p.condition)
             self.conditions[p.code] = compile_predicate(checked.rule, self.schema)
             self.condition_asts[p.code] = checked.rule
+            self.condition_thresholds[p.code] = thresholds(checked.rule)
             if _reads_customer(checked):
                 self.conditions_reading_customer.add(p.code)
         if p.audience is not None:
@@ -243,4 +247,5 @@ class CompiledPricingRules:
             lines=lines,
             audience=audience,
             condition_rule=condition_rule,
+            thresholds=self.condition_thresholds,
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import json
 import threading
 import time
@@ -292,6 +293,11 @@ class Targeting:
 
     evaluator: Evaluator
     catalog_ttl: float = 5.0
+    #: After a catalog is built, collect once and freeze what survives (gc.freeze): the
+    #: catalog's many long-lived objects then leave the collector's scans, which would
+    #: otherwise visit all of them in every full collection, a request's tail latency.
+    #: For a long-running server (api/deps.py); a CLI call leaves the heap alone.
+    freeze_heap: bool = False
     _catalog: LeverCatalog | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _generation: int = 0
@@ -321,6 +327,10 @@ class Targeting:
             catalog = LeverCatalog(**{**old.__dict__, "checked_at": time.monotonic()})
         else:
             catalog = build_catalog(store)
+            if self.freeze_heap:
+                gc.unfreeze()  # the previous catalog's objects may be garbage now
+                gc.collect()
+                gc.freeze()
         with self._lock:
             if generation == self._generation:
                 self._catalog = catalog

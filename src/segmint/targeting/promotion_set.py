@@ -53,17 +53,27 @@ class Entry:
     currencies: frozenset[str]  # its amounts apply only to carts in one of these (empty: any)
     always: bool  # active, no dates, no stores: its schedule never refuses it
     own: bool  # an account's auto discount (no audience, never GLOBAL)
+    #: GLOBAL, automatic, always active, no campaign, no currency, no limit: only an
+    #: account that takes no GLOBAL promotions can refuse it
+    plain: bool = False
 
     @classmethod
     def of(cls, p: Promotion) -> Entry:
         s = p.schedule
-        return cls(
-            promotion=p,
-            key=(-s.priority, p.code),
-            currencies=frozenset(value_currencies(p.benefit)),
-            always=s.active and s.starts_at is None and s.ends_at is None and not s.stores,
-            own=p.code.startswith(ACCOUNT_PREFIX),
+        currencies = frozenset(value_currencies(p.benefit))
+        always = s.active and s.starts_at is None and s.ends_at is None and not s.stores
+        own = p.code.startswith(ACCOUNT_PREFIX)
+        plain = (
+            always
+            and not own
+            and not currencies
+            and p.audience is None
+            and p.campaign is None
+            and p.trigger is Trigger.AUTOMATIC
+            and p.usage_limit is None
+            and p.per_customer_limit is None
         )
+        return cls(p, (-s.priority, p.code), currencies, always, own, plain)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from segmint.targeting import money
 from segmint.targeting.benefits import LineMatcher, Outcome, compute
 from segmint.targeting.cart import AppliedPromotion, NearMiss, Reason, Rejection, Working
 from segmint.targeting.model import AccountPortal, Campaign, PriceList, Promotion, Trigger
-from segmint.targeting.near import near_miss, thresholds
+from segmint.targeting.near import QUANTITY, SUBTOTAL, Thresholds, near_miss, thresholds
 from segmint.targeting.promotion_set import Entry, PromotionSet, normalize_code
 from segmint.targeting.schedules import refusal
 
@@ -76,8 +76,12 @@ class PricingRules:
     - ``limits(promotion, code)``: None, or (reason, detail) for ``usage_limit``,
       ``code_used``, ``customer_limit``, ``code_recipient``; ``code`` is the entered code
       (trimmed, lower case) it would apply through, None for an automatic promotion.
+      Never called for an automatic promotion with neither limit and no campaign.
     - ``code_owners(code)``: the promotions a generated code (trimmed, lower case) belongs
       to; codes a promotion lists in ``codes`` are matched here.
+    - ``thresholds``: promotion code -> its condition's top-level cart thresholds, found
+      once per catalog (a condition not listed is looked up through ``condition_rule``).
+      A condition of nothing but thresholds is then compared in minor units.
 
     Callbacks must not keep the context they are given: it changes as promotions apply.
     """
@@ -88,6 +92,7 @@ class PricingRules:
     condition_rule: Callable[[Promotion], ast.Rule | None] = _no_rule
     limits: Callable[[Promotion, str | None], Refusal | None] = _no_limit
     code_owners: Callable[[str], Collection[str]] = _no_owner
+    thresholds: Mapping[str, Thresholds] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,7 @@ class BudgetLeft:
     usage: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class _Candidate:
     position: int
     entry: Entry
@@ -216,6 +221,10 @@ class _Run:
         return found
 
     def admit(self, c: _Candidate) -> bool:
+        if c.entry.plain:
+            account = self.account
+            if account is None or account.global_promotions:
+                return True
         p, own = c.promotion, c.entry.own
         why = None
         if not c.entry.always:
@@ -290,11 +299,30 @@ class _Run:
     def attempt(self, c: _Candidate) -> Outcome | None:
         """The candidate's outcome on the cart as it is now, or None (and rejected)."""
         p, w = c.promotion, self.w
-        if p.condition is not None and not self.holds(p):
-            self.near(c)
-            seen = w.snapshot() if self.reported(c) else None
-            self.reject(c, Reason.CONDITION, f"the condition is false: {p.condition}", seen=seen)
-            return None
+        if p.condition is not None:
+            found = self.rules.thresholds.get(p.code)
+            if found is None:
+                rule = self.rules.condition_rule(p)
+                found = thresholds(rule) if rule is not None else None
+            if found is not None and found.only:
+                # nothing but thresholds: compared in minor units, exactly as the rule
+                # would answer, and what is missing is the near miss
+                least_subtotal, least_quantity = found.least(w.scale)
+                subtotal, quantity = w.subtotal(), w.quantity
+                missing: dict[str, Decimal | int] = {}
+                if least_subtotal is not None and subtotal < least_subtotal:
+                    missing[SUBTOTAL] = w.decimal(least_subtotal - subtotal)
+                if least_quantity is not None and quantity < least_quantity:
+                    missing[QUANTITY] = least_quantity - quantity
+                if missing:
+                    if p.trigger is Trigger.AUTOMATIC:
+                        self.out.near.append(NearMiss(p.code, missing))
+                    self.condition_false(c)
+                    return None
+            elif not self.rules.condition(p, w.context):
+                self.near(c)
+                self.condition_false(c)
+                return None
         if w.shipping == 0 and w.room() == 0 and not self.reported(c):
             return None  # nothing is left to discount, and nobody reads why
         outcome = compute(p.benefit, w, self.rules.lines, why=self.reported(c))
@@ -312,20 +340,12 @@ class _Run:
             return None
         return outcome
 
-    def holds(self, p: Promotion) -> bool:
-        """Whether the promotion's condition holds on the cart as it is now. A condition
-        of nothing but ``cart.subtotal``/``cart.quantity`` thresholds is compared in
-        minor units (exactly as the rule would answer); any other goes to the rules."""
-        rule = self.rules.condition_rule(p)
-        if rule is not None:
-            found = thresholds(rule)
-            if found.only:
-                w = self.w
-                subtotal, quantity = found.least(w.scale)
-                return (subtotal is None or w.subtotal() >= subtotal) and (
-                    quantity is None or w.quantity >= quantity
-                )
-        return self.rules.condition(p, self.w.context)
+    def condition_false(self, c: _Candidate) -> None:
+        if not self.explain and c.promotion.code not in self.entered_codes:
+            return  # the detail is built only for who reads it
+        seen = self.w.snapshot() if self.reported(c) else None
+        detail = f"the condition is false: {c.promotion.condition}"
+        self.reject(c, Reason.CONDITION, detail, seen=seen)
 
     def near(self, c: _Candidate) -> None:
         p = c.promotion

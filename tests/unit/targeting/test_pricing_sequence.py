@@ -344,8 +344,21 @@ def test_a_limit_refuses_an_automatic_promotion_too() -> None:
     def limits(promotion: Promotion, code: str | None) -> tuple[str, str] | None:
         return (Reason.USAGE_LIMIT, "500 of 500 orders") if promotion.code == "hi" else None
 
-    priced = price(ab(), [ten_percent(), five_off()], limits=limits, explain=True)
+    capped = ten_percent(usage_limit=500)
+    priced = price(ab(), [capped, five_off()], limits=limits, explain=True)
     assert applied(priced) == ["lo"] and reasons(priced) == {"hi": Reason.USAGE_LIMIT}
+
+
+def test_limits_are_not_asked_of_an_automatic_promotion_without_any() -> None:
+    asked: list[str] = []
+
+    def limits(promotion: Promotion, code: str | None) -> tuple[str, str] | None:
+        asked.append(promotion.code)
+        return None
+
+    capped = ten_percent(per_customer_limit=1)
+    priced = price(ab(), [capped, five_off()], limits=limits)
+    assert applied(priced) == ["hi", "lo"] and asked == ["hi"]
 
 
 def test_a_generated_code_is_found_through_the_callers_lookup() -> None:
