@@ -54,8 +54,10 @@ def subprocess_run(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def start(db: Path) -> tuple[subprocess.Popen[str], runtime.ServeRuntime]:
-    env = {**os.environ, "SEGMINT_NOW": NOW}
+def start(db: Path, *, now: str | None = NOW) -> tuple[subprocess.Popen[str], runtime.ServeRuntime]:
+    env = {k: v for k, v in os.environ.items() if k != "SEGMINT_NOW"}
+    if now is not None:
+        env["SEGMINT_NOW"] = now
     command = [*SEGMINT, "--db", str(db), "serve", "--port", "0", "--interval", "0.2"]
     server = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
     path = runtime.runtime_path(str(db))
@@ -273,3 +275,19 @@ def test_levers_evaluate_and_codes_go_through_the_server(
     assert {c["code"] for c in listed} >= {line.split(",")[0] for line in out.splitlines()[1:]}
     code, out, _ = cli_run(db, "codes", "list", "summer", "--format", "csv")
     assert code == 0 and len(out.splitlines()) == 1 + 4  # the listed code and 3 generated
+
+
+def test_a_server_keeps_the_stores_clock(db: Path) -> None:
+    """``segmint clock set`` fixes the store's clock; a server started without
+    ``--as-of`` or ``SEGMINT_NOW`` answers at it, and so do the commands it forwards."""
+    assert cli_run(db, "clock", "set", "2018-01-01")[0] == 0
+    server, held = start(db, now=None)
+    try:
+        assert held.as_of == "2018-01-01T00:00:00Z"
+        code, out, err = cli_run(db, "clock", "set", "2019-01-01")
+        assert code != 0 and "Stop the server" in err  # the clock is the store's, not the API's
+        env = {k: v for k, v in os.environ.items() if k != "SEGMINT_NOW"}
+        code, out, err = cli_run(db, "segments", "list", "--format", "json", env=env)
+        assert code == 0, err
+    finally:
+        stop(server)

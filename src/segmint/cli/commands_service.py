@@ -28,7 +28,7 @@ from segmint.cli.remote_segments import maybe_instant
 from segmint.cli.serving import serve
 from segmint.clock import parse_instant
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition, SegmentKind
-from segmint.services import auth
+from segmint.services import auth, store_clock
 from segmint.store.base import Store
 
 #: The Complete Journey data ends here: the demo evaluates every rule as of this instant.
@@ -85,9 +85,10 @@ def serve_command(
     except ServedElsewhere as error:
         raise ServedElsewhere(error.held, "serve", advice="it is already being served") from None
     store.init()
+    as_of = _as_of(app) or store_clock.stored_clock(store)  # the store's clock, if set
     app.close()
     settings = _worker_settings(app.db_url, worker, interval, reconcile_every)
-    serve(app.db_url, host, port, _as_of(app), settings)
+    serve(app.db_url, host, port, as_of, settings)
 
 
 # ---- keys ---------------------------------------------------------------------------------
@@ -244,9 +245,10 @@ def demo_segments() -> list[SegmentDefinition]:
     ]
 
 
-def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
-    """Load the data if needed, define the segments that are missing, reset the admin
-    user's password; (customers, segments created, password)."""
+def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str | None]:
+    """Load the data if needed, define the segments that are missing, fix the store's
+    clock at ``now``, create the admin user once; (customers, segments created, the new
+    admin's password or None when it existed)."""
     from segmint.importing.report import terminal_progress
     from segmint.services import demo_data
     from segmint.services import segments as segments_service
@@ -262,11 +264,11 @@ def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str]:
             segments_service.create_segment(store, definition, now)
             created.append(definition.code)
     demo_data.apply_demo_levers(store, now)
-    password = secrets.token_urlsafe(12)
+    store_clock.set_clock(store, now)
+    password = None
     if auth.find_user(store, DEMO_USER) is None:
+        password = secrets.token_urlsafe(12)
         auth.create_user(store, DEMO_USER, password, now, role="admin")
-    else:
-        auth.set_password(store, DEMO_USER, password)
     return store.stats()["customers"], created, password
 
 
@@ -284,8 +286,8 @@ def demo_command(
     no_serve: bool,
 ) -> None:
     """Load Complete Journey, define demo segments, create an admin user (its password is
-    printed) and serve the admin page. Everything is evaluated as of 2018-01-01 (the
-    data ends there) unless --as-of says otherwise."""
+    printed once, when it is created) and serve the admin page. The store's clock is fixed
+    at 2018-01-01 (the data ends there; `segmint clock`), or at --as-of."""
     as_of = app.as_of or DEMO_AS_OF
     now = parse_instant(as_of)
     try:
@@ -296,8 +298,12 @@ def demo_command(
     app.close()
     defined = f"created: {', '.join(created)}" if created else "already defined"
     click.echo(f"{customers} households; demo segments {defined}")
-    click.echo(f"clock fixed at {as_of} (the Complete Journey data ends there)")
-    click.echo(f"admin page: http://{host}:{port}/   user: {DEMO_USER}   password: {password}")
+    click.echo(
+        f"the store's clock is fixed at {as_of} (the Complete Journey data ends there; "
+        "`segmint clock unset` lets it follow real time)"
+    )
+    shown = password or f"unchanged (`segmint users reset-password {DEMO_USER}` sets a new one)"
+    click.echo(f"admin page: http://{host}:{port}/   user: {DEMO_USER}   password: {shown}")
     if not no_serve:
         settings = _worker_settings(app.db_url, worker, interval, reconcile_every)
         serve(app.db_url, host, port, now, settings)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from segmint.cli import forward
 from segmint.cli.forward import Server
 from segmint.clock import resolve_now
 from segmint.errors import SegmintError, StoreLocked
+from segmint.services.store_clock import stored_clock
 
 if TYPE_CHECKING:
     from segmint.store.base import Store
@@ -34,10 +36,21 @@ class AppContext:
 
     @property
     def now(self) -> dt.datetime:
-        """``--as-of``, else the fixed clock of the server the command goes to, else now."""
-        if self.as_of is None and self._server is not None and self._server.held.as_of:
+        """``--as-of`` (or ``SEGMINT_NOW``), else the fixed clock of the server the command
+        goes to, else the store's own clock (``segmint clock``), else now."""
+        if self.as_of is not None:
+            return resolve_now(self.as_of)
+        if self._server is None and self._store is None and store_may_exist(self.db_url):
+            with suppress(SegmintError):  # a command that needs no store still answers
+                self.server()
+        if self._server is not None:
             return resolve_now(self._server.held.as_of)
-        return resolve_now(self.as_of)
+        if self._store is not None:
+            with suppress(SegmintError):
+                stored = stored_clock(self._store)
+                if stored is not None:
+                    return stored
+        return resolve_now(None)
 
     def store(self) -> Store:
         """The opened store (initialised lazily by the commands that need it). A DuckDB
@@ -105,7 +118,8 @@ def _command_path() -> str:
     "as_of",
     envvar="SEGMINT_NOW",
     default=None,
-    help="Evaluation instant (ISO timestamp); defaults to now. Also SEGMINT_NOW.",
+    help="Evaluation instant (ISO timestamp); defaults to the store's clock if one is set "
+    "(`segmint clock`), else now. Also SEGMINT_NOW.",
 )
 @click.version_option(package_name="segmint")
 @click.pass_context
@@ -119,6 +133,7 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
+        commands_clock,
         commands_codes,
         commands_customers,
         commands_data,
@@ -132,6 +147,7 @@ def _register() -> None:
     )
 
     modules = (
+        commands_clock,
         commands_codes,
         commands_customers,
         commands_data,
