@@ -59,6 +59,9 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     # rules
     ("POST", "/v1/rules/check"): MARKETER,
     ("GET", "/v1/rules/schema"): MARKETER,
+    # value discovery: the fields a rule reads and the values the data holds
+    ("GET", "/v1/schema"): MARKETER,
+    ("GET", "/v1/values"): MARKETER,
     ("POST", "/v1/rules/match"): MARKETER,
     ("POST", "/v1/explain"): MARKETER,
     # targeting

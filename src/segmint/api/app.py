@@ -216,6 +216,7 @@ def create_app(
     from segmint.api.routes import router
     from segmint.api.routes_admin import router as admin_router
     from segmint.api.routes_checkout import router as checkout_router
+    from segmint.api.routes_discovery import router as discovery_router
     from segmint.api.routes_import import router as import_router
     from segmint.api.routes_levers import router as levers_router
 
@@ -224,6 +225,7 @@ def create_app(
     app.include_router(admin_router)
     app.include_router(levers_router)
     app.include_router(checkout_router)
+    app.include_router(discovery_router)
     from segmint.web import routes as web_routes
 
     app.include_router(web_routes.router)

@@ -303,12 +303,26 @@ class SegmentDetail(SegmentOut):
     versions: list[SegmentVersionOut]
 
 
+class RuleWarningOut(BaseModel):
+    """A valid rule that reads a value the data does not have (services/discovery.py)."""
+
+    message: str = Field(description="e.g. no line has category 'BEER/ALE' — did you mean …?")
+    start: int = Field(description="offset of the value in the rule text")
+    end: int
+    line: int
+    column: int
+    suggestion: str | None = Field(description="the closest value the data has")
+
+
 class SaveOut(BaseModel):
     segment: SegmentOut
     changed: bool
     entered: int
     exited: int
     dependents: list[str]
+    warnings: list[RuleWarningOut] = Field(
+        default=[], description="values in the rule no customer or line has"
+    )
 
 
 class DeletedSegment(BaseModel):
@@ -396,6 +410,9 @@ class RuleChecked(BaseModel):
     customer_fields: list[str]
     attributes: list[str]
     text: str = Field(description="the rule printed back in canonical form")
+    warnings: list[RuleWarningOut] = Field(
+        default=[], description="values in the rule no customer or line has"
+    )
 
 
 class MatchIn(Strict):

@@ -21,7 +21,7 @@ from segmint.api.problems import ApiProblem
 from segmint.errors import ConfigError
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition
 from segmint.rules import to_text
-from segmint.services import auth, customers, segments, user_groups
+from segmint.services import auth, customers, discovery, segments, user_groups
 from segmint.services import rules as rules_service
 from segmint.services.evaluate_request import to_request
 from segmint.services.targeting import TargetingAnswer
@@ -352,6 +352,7 @@ def _saved(store: Store, result: segments.SaveResult, now: dt.datetime) -> dict[
         "entered": result.entered,
         "exited": result.exited,
         "dependents": list(result.dependents),
+        "warnings": [w.to_dict() for w in discovery.segment_warnings(store, record.definition)],
     }
 
 
@@ -538,6 +539,7 @@ def check_rule(body: m.RuleIn, store: StoreDep) -> m.RuleChecked:
     """Parse and type-check a rule: 200, or 422 with line, column and caret."""
     store.require_schema()
     checked = rules_service.check_rule(body.rule, store.rule_schema(), allow_realtime=body.realtime)
+    warnings = discovery.rule_warnings(store, body.rule)
     return m.RuleChecked(
         ok=True,
         realtime=checked.realtime,
@@ -546,6 +548,7 @@ def check_rule(body: m.RuleIn, store: StoreDep) -> m.RuleChecked:
         customer_fields=sorted(checked.customer_fields),
         attributes=sorted(checked.attributes),
         text=to_text(checked.rule),
+        warnings=[m.RuleWarningOut(**w.to_dict()) for w in warnings],
     )
 
 

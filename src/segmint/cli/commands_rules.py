@@ -9,7 +9,9 @@ from segmint.cli.forward import Server
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_rows, resolve_format
 from segmint.rules.schema import DEFAULT_SCHEMA, FieldType, Schema
+from segmint.services import discovery
 from segmint.services import rules as rule_service
+from segmint.services.discovery import RuleWarning
 
 
 def _schema(app: AppContext) -> Schema:
@@ -37,10 +39,30 @@ def rules_group() -> None:
 @click.argument("rule")
 @pass_app
 def rules_check(app: AppContext, rule: str) -> None:
-    """Print ok, or the positioned error (exit status 2)."""
-    checked = rule_service.check_rule(rule, _schema(app))
-    kind = "real-time" if checked.realtime else "materializable"
-    click.echo(f"ok ({kind})")
+    """Print ok, or the positioned error (exit status 2); then a warning for each value
+    the store has for no customer or line (exit status still 0)."""
+    server = app.server() if store_may_exist(app.db_url) else None
+    if server is not None:
+        data = server.post("/v1/rules/check", {"rule": rule})
+        realtime = bool(data["realtime"])
+        warnings = [RuleWarning(**w) for w in data["warnings"]]
+    else:
+        checked = rule_service.check_rule(rule, _schema(app))
+        realtime = checked.realtime
+        warnings = _warnings(app, rule)
+    click.echo(f"ok ({'real-time' if realtime else 'materializable'})")
+    for warning in warnings:
+        click.echo(warning.render())
+
+
+def _warnings(app: AppContext, rule: str) -> list[RuleWarning]:
+    """The data warnings of a checked rule, when there is a store to read."""
+    if not store_may_exist(app.db_url):
+        return []
+    store = app.store()
+    if store.schema_version() is None:
+        return []
+    return discovery.rule_warnings(store, rule)
 
 
 @rules_group.command("sql")

@@ -99,6 +99,8 @@ class _Checker:
         self.collections: set[str] = set()
         self.customer_fields: set[str] = set()
         self.attributes: set[str] = set()
+        #: The test being checked (for hints that quote it).
+        self.test: ast.Rule | None = None
 
     def fail(
         self,
@@ -116,6 +118,8 @@ class _Checker:
 
     def rule(self, rule: ast.Rule, scope: str | None) -> None:
         """Check a boolean node; ``scope`` is the collection whose WHERE we are in."""
+        if not isinstance(rule, ast.And | ast.Or | ast.Not):
+            self.test = rule
         match rule:
             case ast.And(items) | ast.Or(items):
                 for item in items:
@@ -235,6 +239,13 @@ class _Checker:
                 "cannot compare a date field with a timestamp field",
                 expected="a date or timestamp literal, or two fields of the same type",
             )
+        quoted = _quoted_date(right if lt.is_temporal else left)
+        if (lt.is_temporal or rt.is_temporal) and quoted is not None:
+            self.fail(
+                where,
+                f"cannot compare {_a(lt)} with {_a(rt)}: a date is written without quotes",
+                expected=quoted,
+            )
         self.fail(
             where,
             f"cannot compare {_a(lt)} with {_a(rt)}",
@@ -282,6 +293,13 @@ class _Checker:
                     f"'{name}' is a collection, not a field",
                     expected=f"COUNT({name}), EXISTS({name} WHERE ...) or SUM({name}.FIELD)",
                 )
+            owner = next((c for c in _ITEM_OWNERS if name in COLLECTIONS[c]), None)
+            if owner is not None and self.test is not None:
+                self.fail(
+                    path,
+                    f"'{name}' is a field of {owner}, not of the customer: "
+                    f"use EXISTS({owner} WHERE {self.quote(self.test)})",
+                )
             candidates: Iterable[str] = self.schema.customer_field_names()
             self.fail(path, f"unknown field '{name}'", suggestion=_close(name, candidates))
         candidates = list(COLLECTIONS[scope])
@@ -294,6 +312,15 @@ class _Checker:
             expected=hint,
             suggestion=_close(name, candidates),
         )
+
+    def quote(self, node: ast.Rule) -> str:
+        """The text of ``node`` as written (canonical if the rule came without text)."""
+        span = node.span if self.positioned else None
+        if span is not None:
+            return self.text[span.start : span.end]
+        from segmint.rules.printer import to_text
+
+        return to_text(node)
 
     def aggregate(self, agg: ast.Aggregate, scope: str | None) -> FieldType:
         if scope is not None:
@@ -358,6 +385,26 @@ class _Checker:
                 expected="only stored customer data (no context. or cart. fields)",
             )
         self.realtime = True
+
+
+#: Where a field named at customer scope is looked for, for the "use EXISTS(…)" hint:
+#: orders before lines, so that placed_at and status point at the orders.
+_ITEM_OWNERS = ("orders", "lines", "events", "wishlist")
+
+
+def _quoted_date(value: ast.Value) -> str | None:
+    """``2024-01-31`` for the string literal '2024-01-31' (a date or timestamp in quotes)."""
+    if not isinstance(value, ast.Literal) or not isinstance(value.value, str):
+        return None
+    from segmint.rules.tokens import tokenize
+
+    try:
+        tokens = tokenize(value.value.strip())
+    except RuleError:
+        return None
+    if len(tokens) == 2 and tokens[0].kind in ("date", "timestamp"):
+        return tokens[0].text
+    return None
 
 
 def _is_constant(value: ast.Value) -> bool:

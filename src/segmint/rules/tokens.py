@@ -158,8 +158,35 @@ def _next_token(text: str, pos: int) -> Token:
         raise RuleError(
             "unexpected '-'", text, pos, expected="a number or relative time such as -30d"
         )
+    _common_mistake(text, pos)
     shown = ch if ch.isprintable() else repr(ch)
     raise RuleError(f"unexpected character '{shown}'", text, pos, expected="a rule")
+
+
+def _common_mistake(text: str, pos: int) -> None:
+    """Raise the error for a habit from other languages: a "double-quoted" string, a
+    currency sign before a number ($300). Returns if the character is neither."""
+    ch = text[pos]
+    if ch == '"':
+        close = text.find('"', pos + 1)
+        if close != -1:
+            inner = text[pos + 1 : close].replace("'", "''")
+            raise RuleError(
+                "strings take single quotes, not double quotes",
+                text,
+                pos,
+                close + 1,
+                expected=f"'{inner}'",
+            )
+    number = _NUMBER_RE.match(text, pos + 1)
+    if ch in "$€£¥" and number is not None:
+        raise RuleError(
+            "a number is written without a currency sign",
+            text,
+            pos,
+            number.end(),
+            expected=number.group(0),
+        )
 
 
 def _string(text: str, start: int) -> Token:

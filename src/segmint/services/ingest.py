@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from segmint.importing import import_arrow, import_file
 from segmint.importing.report import ImportReport
+from segmint.services import discovery
 from segmint.services.membership import UpdateReport, process_due, reevaluate_customers
 from segmint.store.base import Store
 from segmint.store.outbox import Work
@@ -54,6 +55,8 @@ def import_and_update(
     else:
         options = {"source": "arrow", **import_options}
         report = import_arrow(store, kind, path_or_table, queue=queue, **options)
+    # the distinct values autocomplete offers are read again on the next ask
+    discovery.invalidate_import(store, kind)
     if kind == "orders" and report.customer_ids:
         # an order imported as cancelled gives back the uses and spend of its checkout
         from segmint.services.orders import release_cancelled
