@@ -14,7 +14,7 @@ from segmint.engine import explain as explain_engine
 from segmint.engine import groups
 from segmint.engine import match as match_engine
 from segmint.errors import ConfigError, NotFoundError
-from segmint.rules import CheckedRule, check, parse, to_json
+from segmint.rules import CheckedRule, check, from_json, parse, to_json, to_text
 from segmint.rules.schema import DEFAULT_SCHEMA, Schema
 from segmint.store.base import Store
 
@@ -30,6 +30,17 @@ def check_rule(
 
 def rule_json(text: str, schema: Schema = DEFAULT_SCHEMA) -> dict[str, Any]:
     return to_json(check_rule(text, schema).rule)
+
+
+def rule_tree(text: str) -> dict[str, Any]:
+    """The JSON tree of a rule as written (parsed, not type-checked: a builder shows a
+    rule whose field is misspelt too); raises a positioned RuleError."""
+    return to_json(parse(text))
+
+
+def tree_text(tree: object) -> str:
+    """The rule text of a JSON tree (validated; a RuleError names the JSON path)."""
+    return to_text(from_json(tree))
 
 
 def rule_sql(

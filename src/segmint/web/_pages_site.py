@@ -21,6 +21,7 @@ from segmint.web._session import (
 from segmint.web._templates import HERE, forbidden, redirect, render
 
 STATIC_FILES = {
+    "builder.js": "text/javascript",
     "htmx.min.js": "text/javascript",
     "segmint.css": "text/css",
     "simulator.js": "text/javascript",

@@ -25,6 +25,8 @@ modules next to it:
   history; for those two also the form routes: new, create, edit, save, live rule check);
   ``_lever_form``: the lever fields of every lever form, and the promotion and price-list
   forms' errors placed by JSON path;
+- ``_pages_builder``: the JSON the visual condition builder (``static/builder.js``) asks
+  for: a rule's tree and text, the fields and their values;
 - ``_pages_simulator``: the cart simulator (``_simulator``: the form and the answer shaped);
 - ``_deps``: store, clock and form dependencies, and the session/CSRF guard;
 - ``_session``: session, login-CSRF and flash cookies;
@@ -39,6 +41,7 @@ from fastapi import APIRouter
 
 from segmint.web import (
     _pages_admin,
+    _pages_builder,
     _pages_customers,
     _pages_placements,
     _pages_price_lists,
@@ -64,3 +67,4 @@ router.include_router(_pages_placements.router)
 router.include_router(_pages_promotions.router)
 router.include_router(_pages_price_lists.router)
 router.include_router(_pages_simulator.router)
+router.include_router(_pages_builder.router)
