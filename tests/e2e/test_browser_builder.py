@@ -130,3 +130,23 @@ def test_a_segment_built_with_the_pickers(page: object, tmp_path: Path) -> None:
     expect(page.locator("ul.members li")).to_have_text(["b1"])
     expect(page.get_by_text(RULE)).to_be_visible()
     page.screenshot(path=str(tmp_path / "builder-saved.png"), full_page=True)
+
+
+def test_text_mode_suggests_fields_and_values(page: object) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    _log_in(page)
+    page.get_by_role("link", name="New segment").first.click()
+    rule = page.locator("textarea[name=rule_text]")
+    suggestions = page.locator(".text-suggestions button.suggestion")
+    rule.click()
+    rule.press_sequentially("EXISTS(lines WHERE brand = 'Nat")
+    expect(suggestions).to_have_count(2)  # National, Natural Farms: the store's brands
+    page.locator('.text-suggestions button[data-value="National"]').click()
+    expect(rule).to_have_value("EXISTS(lines WHERE brand = 'National'")
+    rule.press_sequentially(") AND orders_c")
+    page.locator('.text-suggestions button[data-value="orders_count"]').click()
+    rule.press_sequentially(" >= 1")
+    expect(rule).to_have_value("EXISTS(lines WHERE brand = 'National') AND orders_count >= 1")
+    expect(page.locator("#rule-errors .ok")).to_contain_text("valid")

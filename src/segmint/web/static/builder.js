@@ -542,9 +542,101 @@
     return parts;
   };
 
+  // ---- text mode: suggestions of fields and values as one types -----------------------
+
+  const TOP_LEVEL = ["customer", "derived", "attribute", "context"];
+
+  // What is being typed at the caret: a value inside quotes (with the field whose values
+  // fit), or a field name (inside an item scope, that collection's fields).
+  function typing(before) {
+    const scope = openScope(before);
+    const quoted = /(?:IN\s+SEGMENT\s+'([^']*)$)|(?:([A-Za-z_][\w.]*)\s*(?:=|!=|<>|\bIN\s*\((?:\s*'[^']*'\s*,)*|\bCONTAINS|\bSTARTS\s+WITH|\bENDS\s+WITH)\s*'([^']*)$)/i.exec(before);
+    if (quoted) {
+      if (quoted[1] !== undefined) return { what: "value", field: "segment", prefix: quoted[1] };
+      const name = quoted[2];
+      const field = scope && !name.includes(".") ? scope + "." + name : name;
+      return { what: "value", field, prefix: quoted[3] };
+    }
+    if ((before.match(/'/g) || []).length % 2 === 1) return null; // inside another string
+    const word = /([A-Za-z_][\w.]*)$/.exec(before);
+    if (!word) return null;
+    return { what: "field", scope, prefix: word[1] };
+  }
+  // The collection of the innermost "(collection WHERE" still open before the caret.
+  function openScope(before) {
+    const re = /\(\s*([a-z_]+(?:\.[a-z_]+)?)(?:\.[a-z_]+)?\s+WHERE\b/gi;
+    let found = null;
+    let m;
+    while ((m = re.exec(before)) !== null) {
+      const rest = before.slice(m.index + 1);
+      const depth = (rest.match(/\(/g) || []).length - (rest.match(/\)/g) || []).length;
+      if (depth >= 0) found = m[1].toLowerCase();
+    }
+    return found;
+  }
+
+  function TextSuggestions(textarea) {
+    this.textarea = textarea;
+    this.list = el("ul", { class: "suggestions text-suggestions", role: "listbox", hidden: "" });
+    textarea.after(this.list);
+    let timer = null;
+    textarea.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.suggest(), 200);
+    });
+    textarea.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") this.list.hidden = true;
+    });
+  }
+  TextSuggestions.prototype.suggest = async function () {
+    const t = this.textarea;
+    if (t.hidden || document.activeElement !== t) return;
+    const before = t.value.slice(0, t.selectionStart);
+    const at = typing(before);
+    let options = [];
+    if (at && at.what === "value") {
+      const url = "/builder/values?" + new URLSearchParams({ field: at.field, prefix: at.prefix, limit: "8" });
+      const answer = await fetch(url, { credentials: "same-origin" }).catch(() => null);
+      const data = answer && answer.ok ? await answer.json() : { values: [] };
+      options = data.values.map((v) => ({
+        insert: String(v.value).replace(/'/g, "''"), shown: String(v.value) + (v.label ? " — " + v.label : ""),
+        count: v.count, replace: at.prefix.length, close: "'",
+      }));
+    } else if (at && at.what === "field" && at.prefix.length >= 2) {
+      const known = await fields();
+      const lower = at.prefix.toLowerCase();
+      options = known
+        .filter((f) => (at.scope ? f.scope === at.scope : TOP_LEVEL.includes(f.scope)))
+        .map((f) => ({ ...f, short: at.scope ? f.name.slice(at.scope.length + 1) : f.name }))
+        .filter((f) => f.short.toLowerCase().startsWith(lower) && f.short.toLowerCase() !== lower)
+        .slice(0, 8)
+        .map((f) => ({ insert: f.short, shown: f.short, count: f.type, replace: at.prefix.length }));
+    }
+    this.list.replaceChildren(...options.map((o) => el("li", {}, [el("button", {
+      type: "button", class: "suggestion", "data-value": o.insert,
+      onclick: () => this.choose(o),
+    }, [o.shown, el("small", { text: " " + o.count })])])));
+    this.list.hidden = options.length === 0;
+  };
+  TextSuggestions.prototype.choose = function (o) {
+    const t = this.textarea;
+    const caret = t.selectionStart;
+    const after = t.value.slice(caret);
+    const insert = o.insert + (o.close && !after.startsWith(o.close) ? o.close : "");
+    t.value = t.value.slice(0, caret - o.replace) + insert + after;
+    const end = caret - o.replace + insert.length;
+    t.focus();
+    t.setSelectionRange(end, end);
+    this.list.hidden = true;
+    t.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+
   function start() {
     document.querySelectorAll("textarea[data-rule-builder]").forEach((t) => {
-      if (!t.ruleBuilder) t.ruleBuilder = new Builder(t);
+      if (!t.ruleBuilder) {
+        t.ruleBuilder = new Builder(t);
+        t.ruleSuggestions = new TextSuggestions(t);
+      }
     });
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
