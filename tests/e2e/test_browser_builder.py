@@ -54,8 +54,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     def line(order: str, customer: str, days: int, brand: str, price: str) -> dict[str, object]:
         placed = (now - dt.timedelta(days=days)).isoformat()
-        return {"order_id": order, "customer_id": customer, "placed_at": placed,
-                "sku": f"S-{brand}", "brand": brand, "quantity": 1, "unit_price": price}  # fmt: skip
+        row = {"order_id": order, "customer_id": customer, "placed_at": placed}
+        return {**row, "sku": "S-" + brand, "brand": brand, "quantity": 1, "unit_price": price}
 
     path = tmp_path_factory.mktemp("browser-builder") / "shop.duckdb"
     store = DuckDBStore(path)

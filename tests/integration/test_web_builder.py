@@ -10,13 +10,13 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from web_session import PASSWORD, log_in
 
 from segmint.api.app import create_app
 from segmint.rules import parse, to_json, to_text
 from segmint.services import auth
 from segmint.services.customers import ingest
 from segmint.store.base import Store
+from web_session import PASSWORD, log_in
 
 NOW = dt.datetime(2026, 12, 1, 12, tzinfo=dt.UTC)
 RULE = (
