@@ -67,7 +67,7 @@ SEEDS = {
         ["bought"],
     ),
     "viewed a product more than twice": (
-        "COUNT(events WHERE type = 'view' AND sku = 'P-1' AND at WITHIN 30d) > 2",
+        "COUNT(events WHERE type = 'product_view' AND sku = 'P-1' AND at WITHIN 30d) > 2",
         ["viewed"],
     ),
     "wishlist": ("EXISTS(wishlist WHERE sku = 'P-1')", ["wishlist"]),

@@ -106,7 +106,7 @@
           return null;
         }
         const items = andItems(t.left.where, 3);
-        if (!items || equalsText(items[0], "type") !== "view") return null;
+        if (!items || equalsText(items[0], "type") !== "product_view") return null;
         const sku = equalsText(items[1], "sku");
         const days = withinDays(items[2], "at");
         if (sku === null || days === null) return null;
@@ -114,7 +114,7 @@
       },
       write(m) {
         const where = {
-          type: "and", items: [eqText("type", "view"), eqText("sku", m.sku), within("at", m.days)],
+          type: "and", items: [eqText("type", "product_view"), eqText("sku", m.sku), within("at", m.days)],
         };
         return {
           type: "compare", op: m.op, left: aggregate("COUNT", "events", null, where),
