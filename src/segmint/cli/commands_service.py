@@ -34,6 +34,8 @@ from segmint.store.base import Store
 #: The Complete Journey data ends here: the demo evaluates every rule as of this instant.
 DEMO_AS_OF = "2018-01-01T00:00:00Z"
 DEMO_USER = "admin"
+#: The last weeks of the demo data are replayed a week at a time (segments' history moves).
+REPLAY = dt.timedelta(weeks=8)
 
 
 def _as_of(app: AppContext) -> dt.datetime | None:
@@ -255,10 +257,26 @@ def _demo_setup(store: Store, now: dt.datetime) -> tuple[int, list[str], str | N
 
     demo_data.require_complete_journey()
     store.init()
-    if not demo_data.complete_journey_loaded(store):
-        click.echo("loading Complete Journey (a minute or two, once)…", err=True)
-        demo_data.load_complete_journey(store, progress=terminal_progress())
     created = []
+    if not demo_data.complete_journey_loaded(store):
+        # Load all but the last weeks, define the segments there, then replay those weeks
+        # one at a time: the segments' history then has the shape of those weeks.
+        start = now - REPLAY
+        click.echo("loading Complete Journey (a minute or two, once)…", err=True)
+        demo_data.load_complete_journey(store, progress=terminal_progress(), before=start)
+        for definition in demo_segments():
+            segments_service.create_segment(store, definition, start)
+            created.append(definition.code)
+
+        def shown(week: demo_data.ReplayedWeek) -> None:
+            click.echo(
+                f"  week to {week.until:%Y-%m-%d}: {week.orders:,} orders, "
+                f"+{week.entered} / −{week.exited} memberships",
+                err=True,
+            )
+
+        click.echo(f"replaying the {REPLAY.days // 7} weeks to {now:%Y-%m-%d}…", err=True)
+        demo_data.replay_complete_journey(store, start, now, on_week=shown)
     for definition in demo_segments():
         if segments_service.find_segment(store, definition.code) is None:
             segments_service.create_segment(store, definition, now)

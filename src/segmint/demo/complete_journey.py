@@ -30,6 +30,7 @@ orders are imported in chunks of whole baskets through
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import time
 from collections.abc import Iterator
@@ -142,8 +143,11 @@ class _Source:
             {"p": self.paths["products"]},
         )
 
-    def orders(self, chunk: int) -> pa.Table:
-        """One row per line of the chunk's baskets, in basket order (a basket is never split
+    def orders(
+        self, chunk: int | None, start: dt.datetime | None = None, end: dt.datetime | None = None
+    ) -> pa.Table:
+        """One row per line of the chunk's baskets (None: every chunk) placed in
+        [``start``, ``end``) (None: unbounded), in basket order (a basket is never split
         across chunks: the importer replaces an order's lines as a whole)."""
         raw = self._arrow(
             "SELECT CAST(l.basket_id AS VARCHAR) AS order_id, "
@@ -153,11 +157,23 @@ class _Source:
             "l.quantity, l.cents "
             "FROM cj_lines AS l JOIN cj_baskets AS b ON b.basket_id = l.basket_id "
             "LEFT JOIN read_parquet($p) AS p ON p.product_id = l.product_id "
-            "WHERE b.chunk = $chunk "
+            "WHERE ($chunk IS NULL OR b.chunk = $chunk) "
+            "AND ($start IS NULL OR b.placed_at >= $start) "
+            "AND ($end IS NULL OR b.placed_at < $end) "
             "ORDER BY l.basket_id, l.ts, l.product_id, l.quantity, l.cents",
-            {"p": self.paths["products"], "chunk": chunk},
+            {
+                "p": self.paths["products"],
+                "chunk": chunk,
+                "start": _naive(start),
+                "end": _naive(end),
+            },
         )
         return _shape_orders(raw)
+
+
+def _naive(at: dt.datetime | None) -> dt.datetime | None:
+    """The data's timestamps are naive UTC."""
+    return None if at is None else at.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _shape_orders(raw: pa.Table) -> pa.Table:
@@ -190,22 +206,44 @@ def _shape_orders(raw: pa.Table) -> pa.Table:
     )
 
 
-def complete_journey_tables(directory: Path | None = None) -> Iterator[tuple[str, pa.Table]]:
+def complete_journey_tables(
+    directory: Path | None = None, before: dt.datetime | None = None
+) -> Iterator[tuple[str, pa.Table]]:
     """Yield ``(kind, table)`` in import order: ``products``, ``customers``, then ``orders``
-    (one row per line) in chunks of :data:`BASKETS_PER_CHUNK` whole baskets."""
+    (one row per line) in chunks of :data:`BASKETS_PER_CHUNK` whole baskets — only those
+    placed before ``before``, if given."""
     source = _Source(directory or data_dir())
     try:
         yield "products", source.products()
         yield "customers", source.customers()
         for chunk in range(source.chunks):
-            yield "orders", source.orders(chunk)
+            yield "orders", source.orders(chunk, end=before)
     finally:
         source.close()
 
 
-def load_complete_journey(store: Store, progress: Progress | None = None) -> dict[str, Any]:
-    """Import the Complete Journey data set into an initialised store; returns what was
-    loaded: ``{"customers", "orders", "lines", "products", "seconds", "suggested_as_of"}``.
+def complete_journey_weeks(
+    start: dt.datetime, end: dt.datetime, directory: Path | None = None
+) -> Iterator[tuple[dt.datetime, pa.Table]]:
+    """The orders placed in [``start``, ``end``) week by week: ``(the week's end, its
+    orders)``, the last week ending at ``end``."""
+    source = _Source(directory or data_dir())
+    try:
+        at = start
+        while at < end:
+            until = min(at + dt.timedelta(days=7), end)
+            yield until, source.orders(None, at, until)
+            at = until
+    finally:
+        source.close()
+
+
+def load_complete_journey(
+    store: Store, progress: Progress | None = None, *, before: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Import the Complete Journey data set into an initialised store (its orders placed
+    before ``before``, if given); returns what was loaded: ``{"customers", "orders",
+    "lines", "products", "seconds", "suggested_as_of"}``.
 
     Idempotent: every row has its natural id, so loading twice changes nothing. Rules with
     relative windows should be evaluated ``--as-of 2018-01-01T00:00:00Z`` (the data ends
@@ -213,9 +251,8 @@ def load_complete_journey(store: Store, progress: Progress | None = None) -> dic
     """
     directory = data_dir()
     started = time.perf_counter()
-    counts = import_chunks(
-        store, complete_journey_tables(directory), source="complete-journey", progress=progress
-    )
+    tables = complete_journey_tables(directory, before)
+    counts = import_chunks(store, tables, source="complete-journey", progress=progress)
     for unused in ("accounts", "events"):
         del counts[unused]
     return {
@@ -229,6 +266,7 @@ __all__ = [
     "BASKETS_PER_CHUNK",
     "SUGGESTED_AS_OF",
     "complete_journey_tables",
+    "complete_journey_weeks",
     "data_dir",
     "load_complete_journey",
 ]

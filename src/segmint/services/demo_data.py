@@ -9,6 +9,8 @@ so importing it costs nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -31,12 +33,63 @@ def complete_journey_loaded(store: Store) -> bool:
     return store.stats()["orders"] > 0
 
 
-def load_complete_journey(store: Store, progress: Progress | None = None) -> dict[str, Any]:
-    """Import Complete Journey into an initialised store (idempotently); what was loaded,
-    with ``suggested_as_of``: the instant to evaluate relative windows at."""
+def load_complete_journey(
+    store: Store, progress: Progress | None = None, *, before: dt.datetime | None = None
+) -> dict[str, Any]:
+    """Import Complete Journey into an initialised store (idempotently; only the orders
+    placed before ``before``, if given); what was loaded, with ``suggested_as_of``: the
+    instant to evaluate relative windows at."""
     from segmint.demo.complete_journey import load_complete_journey as load
 
-    return load(store, progress=progress)
+    return load(store, progress=progress, before=before)
+
+
+@dataclass(frozen=True)
+class ReplayedWeek:
+    """One week of Complete Journey orders imported at its end, and the worker run then."""
+
+    until: dt.datetime
+    orders: int
+    entered: int  # memberships begun by the import and the worker
+    exited: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "until": self.until.isoformat().replace("+00:00", "Z"),
+            "orders": self.orders,
+            "entered": self.entered,
+            "exited": self.exited,
+        }
+
+
+def replay_complete_journey(
+    store: Store,
+    start: dt.datetime,
+    end: dt.datetime,
+    on_week: Callable[[ReplayedWeek], None] | None = None,
+) -> list[ReplayedWeek]:
+    """Import the orders placed in [``start``, ``end``) week by week, and at each week's
+    end run the worker (what fell due in the week) and refresh every segment (one fused
+    pass, trigger ``refresh``): the segments' history
+    then moves through those weeks, which a load at once would not show (a change is
+    recorded at its own instant, as a refresh records it); afterwards the memberships
+    are exact at ``end``."""
+    from segmint.demo.complete_journey import complete_journey_weeks
+    from segmint.importing import import_arrow
+    from segmint.services.membership import refresh_segments, run_worker
+
+    weeks = []
+    for until, table in complete_journey_weeks(start, end):
+        import_arrow(store, "orders", table, source=f"complete-journey to {until:%Y-%m-%d}")
+        due = run_worker(store, until)  # windows that closed in the week, at their instants
+        refreshed = refresh_segments(store, None, until)
+        orders = len(table.column("order_id").unique())
+        entered, exited = due.entered + refreshed.entered, due.exited + refreshed.exited
+        week = ReplayedWeek(until, orders, entered, exited)
+        weeks.append(week)
+        if on_week is not None:
+            on_week(week)
+    return weeks
 
 
 def load_synthetic(
