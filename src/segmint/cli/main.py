@@ -129,6 +129,7 @@ def _register() -> None:
         commands_rules,
         commands_segments,
         commands_service,
+        commands_users,
     )
 
     modules = (
@@ -141,6 +142,7 @@ def _register() -> None:
         commands_rules,
         commands_segments,
         commands_service,
+        commands_users,
     )
     for module in (*modules, commands_membership):
         for command in module.COMMANDS:

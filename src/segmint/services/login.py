@@ -304,3 +304,27 @@ def failed_logins(
         if max(last, until or last) + rule.forget_after > now and int(failures) > 0:
             found[str(subject)] = (int(failures), until if until and until > now else None)
     return found
+
+
+@dataclass(frozen=True)
+class Account:
+    """A web user as an operator sees them: the user, and their recent failed logins
+    (counted under the username; 0 once forgotten) with the block they caused."""
+
+    username: str
+    role: str
+    created_at: dt.datetime
+    disabled_at: dt.datetime | None
+    failed_logins: int
+    blocked_until: dt.datetime | None
+
+
+def accounts(store: Store, now: dt.datetime | None = None) -> list[Account]:
+    """Every web user with their failed logins as of ``now`` (the wall clock)."""
+    failures = failed_logins(store, now or wall_clock())
+    return [
+        Account(
+            u.username, u.role, u.created_at, u.disabled_at, *failures.get(u.username, (0, None))
+        )
+        for u in auth.list_users(store)
+    ]
