@@ -30,6 +30,7 @@ import json
 import os
 import platform
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -166,7 +167,13 @@ def main() -> None:
     known = json.dumps({"customer_id": "c000042", "context": {"view": "business"}}).encode()
     rows = []
     try:
-        time.sleep(3)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
         asyncio.run(drive(port, token, [known] * 200, 5, args.connections))  # warm up
         for label, kind in (
             ("no flood", None),
@@ -200,7 +207,7 @@ def main() -> None:
         f"\n{dt.date.today()} · {platform.processor() or platform.machine()} · "
         f"{os.cpu_count()} cores · Python {platform.python_version()} · uvicorn 1 worker · "
         f"DuckDB · {args.connections} evaluate connections · {args.flooders} flood threads · "
-        f"{args.seconds:.0f} s per measure\n"
+        f"{args.seconds:.0f} s per measure · load average {os.getloadavg()[0]:.1f}\n"
     )
     print(
         "| flood | known customer: requests | p50 ms | p99 ms "

@@ -68,6 +68,11 @@ def login_csrf_ok(request: Request, sent: str) -> bool:
 LOGIN_CHECKS = 1
 #: A login that waits longer than this for its turn is answered 429 (Retry-After: 1).
 LOGIN_QUEUE_SECONDS = 10.0
+#: A blocked login's 429 is sent after this long (or its Retry-After, if sooner): a client
+#: that retries at once gets one refusal a second per connection, instead of thousands of
+#: instant 429s crowding the other requests out of the server's one event loop (measured:
+#: bench/bench_login_flood.py). Waiting costs the server a sleeping task, not a thread.
+REFUSED_LOGIN_DELAY = 1.0
 
 
 def client_address(request: Request) -> str:
@@ -85,6 +90,7 @@ async def log_in(request: Request, username: str, password: str) -> LoginOutcome
     address = client_address(request)
     wait = throttle.blocked(username, address)
     if wait is not None:
+        await anyio.sleep(min(wait, REFUSED_LOGIN_DELAY))
         return LoginOutcome(retry_after=wait)
     if state.login_limiter is None:
         state.login_limiter = anyio.CapacityLimiter(LOGIN_CHECKS)
@@ -107,11 +113,14 @@ async def log_in(request: Request, username: str, password: str) -> LoginOutcome
     if not turn:
         return LoginOutcome(retry_after=1)
     try:
-        return await anyio.to_thread.run_sync(
+        outcome = await anyio.to_thread.run_sync(
             lambda: throttle.log_in(borrow, username, password, address, now)
         )
     finally:
         limiter.release()
+    if outcome.retry_after is not None:  # blocked, as the store says: after its turn
+        await anyio.sleep(min(outcome.retry_after, REFUSED_LOGIN_DELAY))
+    return outcome
 
 
 def cookie_secure(request: Request) -> bool:
