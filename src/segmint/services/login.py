@@ -84,7 +84,6 @@ class LoginOutcome:
 
 @dataclass(frozen=True)
 class _Attempt:
-    subjects: tuple[tuple[ThrottleRule, str], ...]
     user_row: tuple[str, str, str] | None  # id, password hash, role (enabled users only)
 
 
@@ -207,7 +206,7 @@ class LoginThrottle:
                 {"u": username},
             )
         user_row = (str(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
-        return _Attempt(subjects, user_row)
+        return _Attempt(user_row)
 
     def _block_after_failure(
         self, store: Store, subjects: tuple[tuple[ThrottleRule, str], ...], now: dt.datetime
