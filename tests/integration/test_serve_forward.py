@@ -150,6 +150,19 @@ def test_commands_go_through_the_server(
     assert [(u["username"], u["role"]) for u in users] == [("alice", "admin")]
     code, out, _ = cli_run(db, "users", "list", "--format", "csv")
     assert code == 0 and out.splitlines()[1].startswith("alice,admin,")
+    # Account management goes through it too (issue 19).
+    assert (
+        cli_run(db, "users", "create", "bob", "--password", "long enough", "--role", "marketer")[0]
+        == 0
+    )
+    assert cli_run(db, "users", "disable", "bob")[1].strip() == "user bob disabled"
+    assert api(held, h, "GET", "/v1/users")[1]["disabled_at"] is not None
+    assert cli_run(db, "users", "enable", "bob")[1].strip() == "user bob enabled"
+    code, out, err = cli_run(db, "users", "reset-password", "bob")
+    assert code == 0 and "not shown again" in err and len(out.strip()) >= 12
+    code, _, err = cli_run(db, "users", "delete", "alice")
+    assert code != 0 and "last enabled admin" in err
+    assert cli_run(db, "users", "delete", "bob")[1].strip() == "user bob deleted"
 
     # Refusals come back as the command's own errors, and change nothing.
     code, _, err = cli_run(db, "import", "orders", str(db.parent / "bad.csv"), env=env)

@@ -28,6 +28,7 @@ from segmint.bootstrap import open_store
 from segmint.errors import StoreError
 from segmint.services import auth
 from segmint.services.evaluate import Evaluator
+from segmint.services.login import LoginThrottle
 from segmint.services.targeting import Targeting
 from segmint.store.base import Store
 
@@ -153,6 +154,10 @@ class AppState:
     #: SHA-256 of the local admin token written to the runtime file (segmint/runtime.py)
     #: while ``segmint serve`` runs; None otherwise.
     local_key_hash: str | None = None
+    #: Web logins: counts in the store, blocks seen remembered here (services/login.py).
+    login_throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    #: Bounds the argon2 checks running at once (web/_session.py); made in the event loop.
+    login_limiter: anyio.CapacityLimiter | None = None
 
     def local_key(self, digest: str) -> auth.ApiKey | None:
         """The admin identity of the runtime file's token, if ``digest`` is its hash."""

@@ -57,6 +57,32 @@ class UserOut(BaseModel):
     username: str
     role: str
     created_at: dt.datetime
+    disabled_at: dt.datetime | None = Field(default=None, description="set: cannot log in")
+    failed_logins: int = Field(default=0, description="recent failed logins (docs/web.md)")
+    blocked_until: dt.datetime | None = Field(
+        default=None, description="logins of this username are refused (429) until then"
+    )
+
+
+class UserChanged(BaseModel):
+    username: str
+    changed: bool = Field(description="false: the user already was in that state")
+
+
+class UserDeleted(BaseModel):
+    username: str
+    deleted: bool
+
+
+class PasswordReset(Strict):
+    password: Annotated[str, StringConstraints(min_length=8, max_length=1000)] | None = Field(
+        default=None, description="the new password; omitted: one is generated and returned"
+    )
+
+
+class PasswordResetOut(BaseModel):
+    username: str
+    password: str | None = Field(description="the generated password (shown this once)")
 
 
 class StatsOut(BaseModel):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from segmint.api import models as m
 from segmint.api import models_admin as ma
 from segmint.api.deps import app_state, authorize, get_now, get_store
 from segmint.api.worker import InProcessWorker
-from segmint.services import auth
+from segmint.services import auth, login
 from segmint.store.base import Store
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -59,8 +59,9 @@ def worker_run(request: Request, body: ma.WorkerRunIn | None = None) -> Any:
 
 @router.get("/users", response_model=list[ma.UserOut])
 def list_users(store: StoreDep) -> Any:
-    """The admin-page users (never their password hashes)."""
-    return [u.__dict__ for u in auth.list_users(store)]
+    """The admin-page users (never their password hashes): disabled or not, and their
+    recent failed logins with the block they caused (docs/web.md, Login throttling)."""
+    return [a.__dict__ for a in login.accounts(store)]
 
 
 @router.post("/users", response_model=ma.UserOut, status_code=201)
@@ -68,6 +69,42 @@ def create_user(body: ma.UserCreate, store: StoreDep, now: NowDep) -> Any:
     """A user who can log in to the admin pages; a taken username is refused (422)."""
     user = auth.create_user(store, body.username, body.password, now, role=body.role)
     return {"username": user.username, "role": user.role, "created_at": now}
+
+
+Username = Annotated[str, Path(min_length=1, max_length=100)]
+
+
+@router.post("/users/{username}/disable", response_model=ma.UserChanged)
+def disable_user(username: Username, store: StoreDep, now: NowDep) -> Any:
+    """The user cannot log in any more and their sessions end now (their next page is
+    the login). The last enabled admin is refused (409)."""
+    return {"username": username, "changed": auth.disable_user(store, username, now)}
+
+
+@router.post("/users/{username}/enable", response_model=ma.UserChanged)
+def enable_user(username: Username, request: Request, store: StoreDep) -> Any:
+    """A disabled user may log in again (their failed logins are forgotten)."""
+    changed = auth.enable_user(store, username)
+    app_state(request).login_throttle.forget(username)
+    return {"username": username, "changed": changed}
+
+
+@router.delete("/users/{username}", response_model=ma.UserDeleted)
+def delete_user(username: Username, store: StoreDep) -> Any:
+    """Delete a user and their sessions. The last enabled admin is refused (409)."""
+    auth.delete_user(store, username)
+    return {"username": username, "deleted": True}
+
+
+@router.post("/users/{username}/password", response_model=ma.PasswordResetOut)
+def reset_password(
+    username: Username, request: Request, store: StoreDep, body: ma.PasswordReset | None = None
+) -> Any:
+    """A new password (the one given, or a generated one returned this once); the
+    user's sessions end and their failed logins are forgotten."""
+    _user, generated = auth.reset_password(store, username, body.password if body else None)
+    app_state(request).login_throttle.forget(username)
+    return {"username": username, "password": generated}
 
 
 @router.get("/stats", response_model=ma.StatsOut)

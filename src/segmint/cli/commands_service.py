@@ -156,51 +156,6 @@ def keys_revoke_command(app: AppContext, key_id: str) -> None:
     click.echo(f"key {key_id} {'revoked' if revoked else 'was already revoked'}")
 
 
-# ---- users ----------------------------------------------------------------------------------
-
-
-@click.group("users")
-def users_group() -> None:
-    """Admin web users (argon2id password hashes): create, list."""
-
-
-@users_group.command("create")
-@click.argument("username")
-@click.option("--password", default=None, help="Default: prompt (hidden, confirmed).")
-@click.option("--role", type=click.Choice(auth.USER_ROLES), default="admin", show_default=True)
-@pass_app
-def users_create_command(app: AppContext, username: str, password: str | None, role: str) -> None:
-    """Create a user who can log in to the admin pages."""
-    if password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    server = app.server()
-    if server is not None:
-        body = {"username": username.strip(), "password": str(password), "role": role}
-        created = server.post("/v1/users", body)
-        click.echo(f"created user {created['username']} ({created['role']})")
-        return
-    store = app.store()
-    store.init()
-    user = auth.create_user(store, username, str(password), app.now, role=role)
-    click.echo(f"created user {user.username} ({user.role})")
-
-
-@users_group.command("list")
-@format_option()
-@pass_app
-def users_list_command(app: AppContext, fmt: str | None) -> None:
-    """Every admin-page user with role and creation time (never a password hash)."""
-    server = app.server()
-    if server is not None:
-        rows = [
-            [u["username"], u["role"], maybe_instant(u["created_at"])]
-            for u in server.get("/v1/users")
-        ]
-    else:
-        rows = [[u.username, u.role, u.created_at] for u in auth.list_users(app.store())]
-    click.echo(render_rows(["username", "role", "created_at"], rows, resolve_format(fmt)))
-
-
 # ---- demo -------------------------------------------------------------------------------------
 
 
@@ -327,4 +282,4 @@ def demo_command(
         serve(app.db_url, host, port, now, settings)
 
 
-COMMANDS: list[click.Command] = [serve_command, keys_group, users_group, demo_command]
+COMMANDS: list[click.Command] = [serve_command, keys_group, demo_command]

@@ -145,6 +145,7 @@ def _register() -> None:
         commands_rules,
         commands_segments,
         commands_service,
+        commands_users,
     )
 
     modules = (
@@ -159,6 +160,7 @@ def _register() -> None:
         commands_rules,
         commands_segments,
         commands_service,
+        commands_users,
     )
     for module in (*modules, commands_membership):
         for command in module.COMMANDS:

@@ -5,6 +5,10 @@ Secrets are never stored: an API key token is ``sk_<id>_<secret>`` where the sec
 slow hash) and compared with :func:`hmac.compare_digest`. Passwords are argon2id hashes
 (argon2-cffi's defaults). A session token is random; only its SHA-256 is stored, with a
 CSRF token the web pages put in their forms.
+
+A web user can be disabled (migration 12): they cannot log in and their sessions end at
+once, as when they are deleted. The last enabled admin can be neither disabled nor
+deleted. Logins from the web are throttled (services/login.py).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from segmint.errors import ConfigError, NotFoundError
+from segmint.errors import ConfigError, ConflictError, NotFoundError
 from segmint.store.base import Store
 
 ROLES = ("admin", "marketer", "ingest", "storefront")
@@ -27,9 +31,11 @@ ROLES = ("admin", "marketer", "ingest", "storefront")
 USER_ROLES = ("admin", "marketer")
 
 TOKEN_PREFIX = "sk_"
-_HASHER = PasswordHasher()
+HASHER = PasswordHasher()
 #: Verified when the user is unknown, so the answer takes about as long either way.
-_DUMMY_HASH = _HASHER.hash("segmint-dummy-password")
+DUMMY_HASH = HASHER.hash("segmint-dummy-password")
+#: The PostgreSQL advisory lock taken by changes that count enabled admins (DuckDB: no-op).
+USERS_LOCK = 19_003
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,15 @@ class UserInfo:
     username: str
     role: str
     created_at: dt.datetime
+    disabled_at: dt.datetime | None = None
+
+
+def hash_password(password: str) -> str:
+    return HASHER.hash(password)
+
+
+def needs_rehash(stored: str) -> bool:
+    return HASHER.check_needs_rehash(stored)
 
 
 def _sha256(text: str) -> str:
@@ -158,6 +173,13 @@ def list_api_keys(store: Store) -> list[ApiKeyInfo]:
 # ---- users and sessions -------------------------------------------------------------------
 
 
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise ConfigError("error: password: at least 8 characters")
+    if len(password) > 1000:
+        raise ConfigError("error: password: at most 1000 characters")
+
+
 def create_user(
     store: Store, username: str, password: str, now: dt.datetime, role: str = "admin"
 ) -> User:
@@ -166,9 +188,9 @@ def create_user(
     name = username.strip()
     if not name or len(name) > 100:
         raise ConfigError("error: username: 1 to 100 characters")
-    if len(password) < 8:
-        raise ConfigError("error: password: at least 8 characters")
+    _check_password(password)
     store.require_schema()
+    hashed = HASHER.hash(password)  # slow: before the transaction, not inside it
     with store.transaction():
         if store._q("SELECT 1 FROM users WHERE username = $u", {"u": name}):
             raise ConfigError(f"error: username: {name!r} already exists")
@@ -176,35 +198,37 @@ def create_user(
         store._x(
             "INSERT INTO users (id, username, password_hash, role, created_at) "
             "VALUES ($id, $u, $h, $r, $now)",
-            {"id": user.id, "u": name, "h": _HASHER.hash(password), "r": role, "now": now},
+            {"id": user.id, "u": name, "h": hashed, "r": role, "now": now},
         )
     return user
 
 
 def list_users(store: Store) -> list[UserInfo]:
     store.require_schema()
-    rows = store._q("SELECT username, role, created_at FROM users ORDER BY username")
-    return [UserInfo(str(u), str(r), c) for u, r, c in rows]
+    rows = store._q("SELECT username, role, created_at, disabled_at FROM users ORDER BY username")
+    return [UserInfo(str(u), str(r), c, d) for u, r, c, d in rows]
 
 
 def authenticate_user(store: Store, username: str, password: str) -> User | None:
-    """The user if the password is right, else None (an unknown user costs the same
-    argon2 verification as a wrong password)."""
+    """The user if the password is right and the user enabled, else None (an unknown
+    user costs the same argon2 verification as a wrong password). Not throttled, and it
+    holds ``store`` during the check: the web login goes through services/login.py."""
     rows = store._q(
-        "SELECT id, password_hash, role FROM users WHERE username = $u", {"u": username.strip()}
+        "SELECT id, password_hash, role FROM users WHERE username = $u AND disabled_at IS NULL",
+        {"u": username.strip()},
     )
-    stored = str(rows[0][1]) if rows else _DUMMY_HASH
+    stored = str(rows[0][1]) if rows else DUMMY_HASH
     try:
-        _HASHER.verify(stored, password)
+        HASHER.verify(stored, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if not rows:
         return None
     user_id, password_hash, role = rows[0]
-    if _HASHER.check_needs_rehash(str(password_hash)):
+    if HASHER.check_needs_rehash(str(password_hash)):
         store._x(
             "UPDATE users SET password_hash = $h WHERE id = $id",
-            {"h": _HASHER.hash(password), "id": user_id},
+            {"h": HASHER.hash(password), "id": user_id},
         )
     return User(id=str(user_id), username=username.strip(), role=str(role))
 
@@ -224,12 +248,14 @@ def create_session(
 
 
 def session_user(store: Store, token: str, now: dt.datetime) -> tuple[User, str] | None:
-    """The session's user and CSRF token, or None (unknown or expired)."""
+    """The session's user and CSRF token, or None (unknown, expired, or its user disabled
+    or deleted: read on every request, so such a session ends at once)."""
     if not token or len(token) > 200:
         return None
     rows = store._q(
         "SELECT u.id, u.username, u.role, s.csrf_token, s.expires_at FROM sessions AS s "
-        "JOIN users AS u ON u.id = s.user_id WHERE s.token_hash = $h",
+        "JOIN users AS u ON u.id = s.user_id "
+        "WHERE s.token_hash = $h AND u.disabled_at IS NULL",
         {"h": _sha256(token)},
     )
     if not rows:
@@ -246,19 +272,26 @@ def end_session(store: Store, token: str) -> None:
 
 
 def set_password(store: Store, username: str, password: str) -> User:
-    """Replace a user's password (``segmint demo`` resets its admin's on every run)."""
-    if len(password) < 8:
-        raise ConfigError("error: password: at least 8 characters")
-    rows = store._q("SELECT id, role FROM users WHERE username = $u", {"u": username.strip()})
-    if not rows:
-        raise NotFoundError(f"error: user {username!r} does not exist")
-    user_id, role = rows[0]
-    store._x(
-        "UPDATE users SET password_hash = $h WHERE id = $id",
-        {"h": _HASHER.hash(password), "id": user_id},
-    )
-    store._x("DELETE FROM sessions WHERE user_id = $id", {"id": user_id})
-    return User(id=str(user_id), username=username.strip(), role=str(role))
+    """Replace a user's password and end their sessions; their failed logins are
+    forgotten (``segmint demo`` resets its admin's on every run)."""
+    _check_password(password)
+    hashed = HASHER.hash(password)
+    with store.transaction():
+        user = _user_row(store, username)
+        store._x("UPDATE users SET password_hash = $h WHERE id = $id", {"h": hashed, "id": user.id})
+        store._x("DELETE FROM sessions WHERE user_id = $id", {"id": user.id})
+        _clear_failures(store, user.username)
+    return user
+
+
+def reset_password(
+    store: Store, username: str, password: str | None = None
+) -> tuple[User, str | None]:
+    """:func:`set_password` with ``password``, or with a generated one, returned (shown
+    once: only its hash is kept)."""
+    generated = secrets.token_urlsafe(12) if password is None else None
+    user = set_password(store, username, password or generated or "")
+    return user, generated
 
 
 def find_user(store: Store, username: str) -> User | None:
@@ -266,3 +299,73 @@ def find_user(store: Store, username: str) -> User | None:
     if not rows:
         return None
     return User(id=str(rows[0][0]), username=username.strip(), role=str(rows[0][1]))
+
+
+def _user_row(store: Store, username: str) -> User:
+    store.require_schema()
+    user = find_user(store, username)
+    if user is None:
+        raise NotFoundError(f"error: user {username.strip()!r} does not exist")
+    return user
+
+
+def _clear_failures(store: Store, username: str) -> None:
+    store._x(
+        "DELETE FROM login_failures WHERE scope = 'username' AND subject = $u",
+        {"u": username.strip()},
+    )
+
+
+def _refuse_last_admin(store: Store, user: User, action: str) -> None:
+    if user.role != "admin":
+        return
+    others = store._count(
+        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled_at IS NULL AND id <> $id",
+        {"id": user.id},
+    )
+    if others == 0:
+        raise ConflictError(
+            f"error: user {user.username!r} is the last enabled admin: cannot {action} them "
+            "(create or enable another admin first)"
+        )
+
+
+def disable_user(store: Store, username: str, now: dt.datetime) -> bool:
+    """Disable a user: they cannot log in and their sessions end now. False if they were
+    already disabled; the last enabled admin is refused (ConflictError)."""
+    with store.transaction():
+        store.lock_keys(USERS_LOCK, ["admins"])
+        user = _user_row(store, username)
+        rows = store._q("SELECT disabled_at FROM users WHERE id = $id", {"id": user.id})
+        if rows[0][0] is not None:
+            return False
+        _refuse_last_admin(store, user, "disable")
+        store._x("UPDATE users SET disabled_at = $now WHERE id = $id", {"now": now, "id": user.id})
+        store._x("DELETE FROM sessions WHERE user_id = $id", {"id": user.id})
+    return True
+
+
+def enable_user(store: Store, username: str) -> bool:
+    """Enable a disabled user again (their failed logins forgotten); False if enabled."""
+    with store.transaction():
+        user = _user_row(store, username)
+        rows = store._q("SELECT disabled_at FROM users WHERE id = $id", {"id": user.id})
+        if rows[0][0] is None:
+            return False
+        store._x("UPDATE users SET disabled_at = NULL WHERE id = $id", {"id": user.id})
+        _clear_failures(store, user.username)
+    return True
+
+
+def delete_user(store: Store, username: str) -> User:
+    """Delete a user and their sessions; the last enabled admin is refused."""
+    with store.transaction():
+        store.lock_keys(USERS_LOCK, ["admins"])
+        user = _user_row(store, username)
+        enabled = store._q("SELECT disabled_at FROM users WHERE id = $id", {"id": user.id})
+        if enabled[0][0] is None:
+            _refuse_last_admin(store, user, "delete")
+        store._x("DELETE FROM sessions WHERE user_id = $id", {"id": user.id})
+        store._x("DELETE FROM users WHERE id = $id", {"id": user.id})
+        _clear_failures(store, user.username)
+    return user

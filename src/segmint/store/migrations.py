@@ -300,6 +300,19 @@ def _v9(dialect: str) -> list[str]:
     ]
 
 
+def _v12(dialect: str) -> list[str]:
+    """Account management and login throttling: a web user can be disabled (their
+    sessions end, they cannot log in), and failed web logins are counted per username and
+    per client address (services/login.py, docs/web.md "Login throttling")."""
+    return [
+        "ALTER TABLE users ADD COLUMN IF NOT EXISTS disabled_at TIMESTAMP",
+        """CREATE TABLE IF NOT EXISTS login_failures (
+            scope TEXT NOT NULL, subject TEXT NOT NULL, failures INTEGER NOT NULL,
+            last_failed_at TIMESTAMP NOT NULL, blocked_until TIMESTAMP,
+            PRIMARY KEY (scope, subject))""",
+    ]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "initial schema", _v1),
     Migration(2, "segments, memberships and their history", _v2),
@@ -316,6 +329,7 @@ MIGRATIONS: list[Migration] = [
         "targeting: promo codes, checkouts, redemptions; products.min_price",
         migrations_targeting.v11_redemptions,
     ),
+    Migration(12, "web users: disabled_at; failed logins per username and address", _v12),
 ]
 
 

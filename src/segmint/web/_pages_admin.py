@@ -1,6 +1,7 @@
 """The administration pages (admin users only): API keys (list, create — the token is
-shown once —, revoke), admin-page users (list, create — a generated password is shown
-once —) and the in-process worker's status. What ``segmint keys`` and ``segmint users``
+shown once —, revoke), admin-page users (list with their failed logins, create, disable,
+enable, delete, reset the password — a generated password is shown once —) and the
+in-process worker's status. What ``segmint keys`` and ``segmint users``
 do, for when the CLI cannot open the database (DuckDB while it is served) or is not at
 hand."""
 
@@ -8,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from segmint.api.deps import app_state
-from segmint.errors import SegmintError
-from segmint.services import auth
+from segmint.errors import NotFoundError, SegmintError
+from segmint.services import auth, login
 from segmint.store.base import Store
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
 from segmint.web._forms import Form
@@ -139,7 +141,7 @@ def _users_page(
         "admin_users.html",
         session,
         status_code=status_code,
-        users=auth.list_users(store),
+        users=login.accounts(store),
         roles=auth.USER_ROLES,
         created=created,
         error=error,
@@ -174,3 +176,76 @@ def create_user(request: Request, store: StoreDep, now: NowDep, form: FormDep) -
     if not typed:
         created["password"] = password  # generated: shown in this answer only
     return _users_page(request, session, store, created=created)
+
+
+# The user an action is for travels in the form (a username may hold any character).
+
+
+def _user_action(
+    request: Request,
+    store: Store,
+    now: dt.datetime,
+    form: Form,
+    act: Callable[[str], str],
+) -> Response:
+    session = _admin(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    username = form.get("username").strip()
+    try:
+        flash = act(username)
+    except SegmintError as error:
+        message = str(error).removeprefix("error: ")
+        status = 404 if isinstance(error, NotFoundError) else 409
+        return _users_page(request, session, store, error=message, status_code=status)
+    return redirect("/admin/users", flash)
+
+
+@router.post("/admin/users/disable")
+def disable_user(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    def act(username: str) -> str:
+        if not auth.disable_user(store, username, now):
+            return f"User {username} was already disabled."
+        return f"User {username} disabled; their sessions ended."
+
+    return _user_action(request, store, now, form, act)
+
+
+@router.post("/admin/users/enable")
+def enable_user(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    def act(username: str) -> str:
+        changed = auth.enable_user(store, username)
+        app_state(request).login_throttle.forget(username)
+        return f"User {username} {'enabled' if changed else 'was already enabled'}."
+
+    return _user_action(request, store, now, form, act)
+
+
+@router.post("/admin/users/delete")
+def delete_user(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    def act(username: str) -> str:
+        auth.delete_user(store, username)
+        return f"User {username} deleted; their sessions ended."
+
+    return _user_action(request, store, now, form, act)
+
+
+@router.post("/admin/users/password")
+def reset_password(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+    session = _admin(request, store, now, form)
+    if isinstance(session, Response):
+        return session
+    username = form.get("username").strip()
+    typed = form.get("password") or None
+    try:
+        user, generated = auth.reset_password(store, username, typed)
+    except SegmintError as error:
+        message = str(error).removeprefix("error: ")
+        status = 404 if isinstance(error, NotFoundError) else 400
+        return _users_page(request, session, store, error=message, status_code=status)
+    app_state(request).login_throttle.forget(username)
+    if generated is None:
+        return redirect("/admin/users", f"Password of {user.username} replaced.")
+    # Shown in this answer only, like a created user's generated password.
+    reset = {"username": user.username, "role": user.role, "password": generated, "reset": "1"}
+    return _users_page(request, session, store, created=reset)

@@ -15,10 +15,11 @@ from segmint.web._session import (
     SESSION_COOKIE,
     cookie_secure,
     current_session,
+    log_in,
     login_csrf_ok,
     safe_next,
 )
-from segmint.web._templates import HERE, forbidden, redirect, render
+from segmint.web._templates import HERE, forbidden, plural, redirect, render
 
 STATIC_FILES = {
     "builder.js": "text/javascript",
@@ -38,7 +39,11 @@ def home(request: Request, store: StoreDep, now: NowDep) -> Response:
 
 
 def _login_page(
-    request: Request, next_url: str, error: str | None = None, username: str = ""
+    request: Request,
+    next_url: str,
+    error: str | None = None,
+    username: str = "",
+    status_code: int | None = None,
 ) -> HTMLResponse:
     # One token per browser (kept if already set), so two open login tabs both work.
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
@@ -46,7 +51,7 @@ def _login_page(
         request,
         "login.html",
         None,
-        status_code=401 if error else 200,
+        status_code=status_code or (401 if error else 200),
         login_csrf=token,
         next_url=safe_next(next_url),
         error=error,
@@ -71,14 +76,22 @@ def login_form(request: Request, store: StoreDep, now: NowDep, next: str = "") -
 
 
 @router.post("/login")
-def login(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Response:
+async def login(request: Request, form: FormDep) -> Response:
+    # No StoreDep: the store is borrowed only around the login's reads and writes, never
+    # during the argon2 check (services/login.py).
     if not login_csrf_ok(request, form.get("login_csrf")):
         return forbidden(request, None)
     username = form.get("username").strip()
-    user = auth.authenticate_user(store, username, form.get("password"))
-    if user is None:
+    outcome = await log_in(request, username, form.get("password"))
+    if outcome.retry_after is not None:
+        wait = outcome.retry_after
+        message = f"Too many failed logins: try again in {plural(wait, 'second')}."
+        page = _login_page(request, form.get("next"), message, username, status_code=429)
+        page.headers["Retry-After"] = str(wait)
+        return page
+    token = outcome.token
+    if outcome.user is None or token is None:
         return _login_page(request, form.get("next"), "Wrong username or password.", username)
-    token, _csrf = auth.create_session(store, user, now)
     response = redirect(safe_next(form.get("next")))
     response.set_cookie(
         SESSION_COOKIE,
