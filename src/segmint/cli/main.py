@@ -119,6 +119,7 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
+        commands_backtest,
         commands_codes,
         commands_customers,
         commands_data,
@@ -132,6 +133,7 @@ def _register() -> None:
     )
 
     modules = (
+        commands_backtest,
         commands_codes,
         commands_customers,
         commands_data,
