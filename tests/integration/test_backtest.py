@@ -32,7 +32,7 @@ from segmint.cli.main import _register, cli
 from segmint.model.profile import Profile
 from segmint.model.segment import SegmentDefinition, SegmentKind
 from segmint.services import backtest, levers, segments
-from segmint.services.backtest_report import simulate
+from segmint.services.backtest_report import ReportBuilder, simulate
 from segmint.services.cart_pricing import Product
 from segmint.services.checkout import checkout
 from segmint.services.customers import ingest
@@ -423,3 +423,29 @@ def test_cli_simulate_json_and_csv(shop: Store, store_url: str) -> None:
     assert f"orders reached,{report['promotions'][0]['orders_reached']}," in csv_out.output
     missing = runner.invoke(cli, [*args[:4], "nope", "--from", "2026-02-01", "--to", "2026-03-31"])
     assert missing.exit_code != 0 and "no promotion 'nope'" in str(missing.exception)
+
+
+def test_orders_that_cannot_matter_are_skipped_exactly(shop: Store) -> None:
+    """Alone, vip10 and regular-coffee are no GLOBAL promotions: orders whose customer is
+    in neither audience are not priced, and the report is the one of pricing every order."""
+    variants = backtest.build_variants(shop, ["vip10", "regular-coffee"], alone=True)
+    assert all(v.may_skip for v in variants)
+    assert variants[1].stateful == {"regular-coffee"}
+    full = list(backtest.run(shop, variants, START, END, skip=False))
+    fast = list(backtest.run(shop, variants, START, END))
+    skipped = sum(1 for o in fast for p in o.priced if p is None)
+    assert 0 < skipped < 2 * len(fast)
+    for a, b in zip(full, fast, strict=True):
+        for whole, maybe in zip(a.priced, b.priced, strict=True):
+            if maybe is None:
+                assert whole is not None
+                assert not whole.promotions and not whole.near
+            else:
+                assert maybe == whole
+    builders = []
+    for outcomes in (full, fast):
+        builder = ReportBuilder(["vip10", "regular-coffee"], START, END, "USD", alone=True)
+        for outcome in outcomes:
+            builder.add(outcome)
+        builders.append(builder.report().to_dict())
+    assert builders[0] == builders[1]

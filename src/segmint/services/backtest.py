@@ -84,6 +84,26 @@ class Variant:
     promotion: Promotion
     campaign: Campaign | None
     catalog: PricingCatalog
+    #: promotions whose pricing leaves a state later orders read: usage or per-customer
+    #: limits, a campaign budget
+    stateful: frozenset[str] = frozenset()
+
+    @property
+    def may_skip(self) -> bool:
+        """Whether an order may be found not to need pricing: neither the variant nor any
+        stateful promotion is GLOBAL (else every order is a candidate for them)."""
+        everyone = set(self.catalog.everyone)
+        return self.code not in everyone and not (self.stateful & everyone)
+
+    def needs_pricing(self, profile: Profile, at: dt.datetime, context: RequestContext) -> bool:
+        """Whether pricing this order can matter to the report: the variant or a stateful
+        promotion is a candidate (its audience true). Otherwise the variant neither applies
+        nor is near, and what applies changes no count that a later order reads — the
+        answer is exact without pricing."""
+        for kind, code in self.catalog.index.match(profile, at, context):
+            if kind == "promotion" and (code == self.code or code in self.stateful):
+                return True
+        return False
 
 
 def _simulated(p: Promotion) -> Promotion:
@@ -150,7 +170,14 @@ def build_variants(
             accounts=tuple(sorted(accounts, key=_account_id)),
         )
         catalog = PricingCatalog.build(document, schema, currency)
-        out.append(Variant(code, promotion, own, catalog))
+        stateful = frozenset(
+            p.code
+            for p in document.promotions
+            if p.usage_limit is not None
+            or p.per_customer_limit is not None
+            or (p.campaign is not None and p.campaign in catalog.budgeted)
+        )
+        out.append(Variant(code, promotion, own, catalog, stateful))
     return out
 
 
@@ -490,7 +517,7 @@ class OrderOutcome:
 
     order: PastOrder
     evaluation: Evaluation
-    priced: tuple[PricedCart, ...]
+    priced: tuple[PricedCart | None, ...]  # None: not priced, it could not matter
     budget_refused: tuple[bool, ...]  # the variant's budget first kept it from an order
 
 
@@ -530,8 +557,11 @@ def run(
     progress: Progress | None = None,
     *,
     chunk: int = ORDER_CHUNK,
+    skip: bool = True,
 ) -> Iterator[OrderOutcome]:
-    """Every order of the period priced under every variant, in ``(placed_at, id)`` order."""
+    """Every order of the period priced under every variant, in ``(placed_at, id)`` order.
+    With ``skip``, an order that cannot matter to a variant (:meth:`Variant.needs_pricing`)
+    is not priced for it: its ``priced`` entry is None (nothing applied, nothing near)."""
     if not start < end:
         raise ConfigError("error: the period is empty (--from must be before --to)")
     store.require_schema()
@@ -544,6 +574,7 @@ def run(
     total = count_orders(store, start, end)
     timelines: dict[str, CustomerTimeline] = {}
     ran_out = [False] * len(variants)
+    skipping = skip and any(v.may_skip for v in variants)
     pending: list[PastOrder | None] = []
     done = 0
 
@@ -567,9 +598,18 @@ def run(
         evaluation = evaluator.evaluate(
             store, order.customer_id, context, order.placed_at, full_profile=True
         )
-        priced: list[PricedCart] = []
+        priced: list[PricedCart | None] = []
         refused: list[bool] = []
+        profile = audience_profile(evaluation) if skipping else None
         for i, (variant, r) in enumerate(zip(variants, reads, strict=True)):
+            if (
+                profile is not None
+                and variant.may_skip
+                and not variant.needs_pricing(profile, order.placed_at, context)
+            ):
+                priced.append(None)
+                refused.append(False)
+                continue
             answer = price_order(variant, order, evaluation, context, r, segments).priced
             # looked for until found: the day the budget runs out is its first refusal
             missed = not ran_out[i] and _budget_refused(

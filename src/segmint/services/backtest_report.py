@@ -78,6 +78,9 @@ class ReportBuilder:
         for tally, priced, refused in zip(
             self.tallies, outcome.priced, outcome.budget_refused, strict=True
         ):
+            if priced is None:  # the variant could not apply nor be near
+                reached.append(False)
+                continue
             applied = [a for a in priced.promotions if a.code == tally.code]
             amount = sum((a.amount + a.shipping for a in applied), Decimal(0))
             hit = amount > 0
