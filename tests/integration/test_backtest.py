@@ -21,17 +21,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from segmint.api.app import create_app
 from segmint.cli.main import _register, cli
 from segmint.model.profile import Profile
 from segmint.model.segment import SegmentDefinition, SegmentKind
-from segmint.services import backtest, levers, segments
+from segmint.services import auth, backtest, levers, segments
 from segmint.services.backtest_report import ReportBuilder, simulate
 from segmint.services.cart_pricing import Product
 from segmint.services.checkout import checkout
@@ -449,3 +452,29 @@ def test_orders_that_cannot_matter_are_skipped_exactly(shop: Store) -> None:
             builder.add(outcome)
         builders.append(builder.report().to_dict())
     assert builders[0] == builders[1]
+
+
+def test_api_runs_a_simulation_as_a_job(shop: Store, store_url: str) -> None:
+    _, token = auth.create_api_key(shop, "marketer", NOW)
+    client = TestClient(create_app(store_url, clock=lambda: NOW))
+    client.headers["Authorization"] = f"Bearer {token}"
+    body = {"promotions": ["vip10", "app-only"], "from": "2026-02-01", "to": "2026-03-31"}
+    with client:
+        started = client.post("/v1/promotions/simulate", json=body)
+        assert started.status_code == 202, started.text
+        job = started.json()
+        assert started.headers["Location"] == f"/v1/promotions/simulate/{job['id']}"
+        assert job["promotions"] == ["vip10", "app-only"]
+        deadline = time.monotonic() + 60
+        while job["status"] == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+            job = client.get(f"/v1/promotions/simulate/{job['id']}").json()
+        assert job["status"] == "done", job
+        assert job["progress"]["done"] == job["progress"]["total"] > 40
+        expected = simulate(shop, ["vip10", "app-only"], START, END).to_dict()
+        assert job["report"] == json.loads(json.dumps(expected))
+        bad = client.post("/v1/promotions/simulate", json={**body, "to": "2026-01-01"})
+        assert bad.status_code == 422 and "empty" in bad.text
+        draft = {"promotions": [{"code": "d", "benefit": {"type": "order", "amount": "x"}}]}
+        refused = client.post("/v1/promotions/simulate", json={**body, "document": draft})
+        assert refused.status_code == 422 and "promotions[0].benefit" in refused.text

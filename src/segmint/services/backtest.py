@@ -29,6 +29,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -71,6 +72,16 @@ from segmint.targeting.model import (
 ORDER_CHUNK = 2_000
 
 Progress = Callable[[int, int], None]  # (orders done, orders in the period)
+#: Lends a store for a moment (a connection pool's ``acquire``/``release``).
+Lender = Callable[[], AbstractContextManager[Store]]
+
+
+def lender(source: Store | Lender) -> Lender:
+    """A store as a lender of itself."""
+    if isinstance(source, Store):
+        store = source
+        return lambda: nullcontext(store)
+    return source
 
 
 # ---- what is simulated --------------------------------------------------------------------
@@ -277,7 +288,7 @@ def count_orders(store: Store, start: dt.datetime, end: dt.datetime) -> int:
 
 
 def stream_orders(
-    store: Store,
+    source: Store | Lender,
     start: dt.datetime,
     end: dt.datetime,
     currency: str,
@@ -285,7 +296,9 @@ def stream_orders(
     chunk: int = ORDER_CHUNK,
 ) -> Iterator[PastOrder | None]:
     """The period's successful orders in ``(placed_at, id)`` order, ``chunk`` at a time
-    (None for an order that gives no cart: no priced line, an unknown currency)."""
+    (None for an order that gives no cart: no priced line, an unknown currency). The store
+    is borrowed for each chunk's reads only, never while the caller works on the orders."""
+    lend = lender(source)
     after: tuple[dt.datetime, str] | None = None
     while True:
         params: dict[str, Any] = {"a": start, "b": end, "n": chunk}
@@ -293,26 +306,27 @@ def stream_orders(
         if after is not None:
             keyset = " AND (o.placed_at > $t OR (o.placed_at = $t AND o.id > $i))"
             params |= {"t": after[0], "i": after[1]}
-        rows = store._q(
-            "SELECT o.id, o.customer_id, o.placed_at, o.store, o.currency FROM orders o "  # noqa: S608
-            f"WHERE o.placed_at >= $a AND o.placed_at < $b AND {_SUCCESSFUL}{keyset} "
-            "ORDER BY o.placed_at, o.id LIMIT $n",
-            params,
-        )
-        if not rows:
-            return
-        ids = [str(r[0]) for r in rows]
         lines: dict[str, list[Any]] = {}
-        for part in store.id_chunks(ids):
-            marks = ", ".join(f"$o{i}" for i in range(len(part)))
-            for r in store._q(
-                "SELECT order_id, sku, quantity, unit_price, amount, product_name, brand, "  # noqa: S608
-                f"category FROM order_lines WHERE order_id IN ({marks}) "
-                "ORDER BY order_id, line_no",
-                {f"o{i}": o for i, o in enumerate(part)},
-            ):
-                lines.setdefault(str(r[0]), []).append(tuple(r[1:]))
-        products.load(store, {str(ln[0]) for ls in lines.values() for ln in ls if ln[0]})
+        with lend() as store:
+            rows = store._q(
+                "SELECT o.id, o.customer_id, o.placed_at, o.store, o.currency FROM orders o "  # noqa: S608
+                f"WHERE o.placed_at >= $a AND o.placed_at < $b AND {_SUCCESSFUL}{keyset} "
+                "ORDER BY o.placed_at, o.id LIMIT $n",
+                params,
+            )
+            if not rows:
+                return
+            ids = [str(r[0]) for r in rows]
+            for part in store.id_chunks(ids):
+                marks = ", ".join(f"$o{i}" for i in range(len(part)))
+                for r in store._q(
+                    "SELECT order_id, sku, quantity, unit_price, amount, product_name, brand, "  # noqa: S608
+                    f"category FROM order_lines WHERE order_id IN ({marks}) "
+                    "ORDER BY order_id, line_no",
+                    {f"o{i}": o for i, o in enumerate(part)},
+                ):
+                    lines.setdefault(str(r[0]), []).append(tuple(r[1:]))
+            products.load(store, {str(ln[0]) for ls in lines.values() for ln in ls if ln[0]})
         for oid, cid, placed_at, shop, cur in rows:
             cart = order_cart(str(cur or currency).upper(), lines.get(str(oid), []), products.rows)
             if cart is None:
@@ -455,6 +469,9 @@ class HistoricalEvaluator(Evaluator):
     def customer(
         self, store: Store, customer_id: str, catalog: Catalog, full_profile: bool = False
     ) -> CustomerState:
+        return self.cached_customer(customer_id)
+
+    def cached_customer(self, customer_id: str) -> CustomerState:
         if self.state is None:
             return CustomerState(False, {}, [], None, 0.0)
         return self.state
@@ -550,7 +567,7 @@ def price_order(
 
 
 def run(
-    store: Store,
+    source: Store | Lender,
     variants: Sequence[Variant],
     start: dt.datetime,
     end: dt.datetime,
@@ -564,14 +581,16 @@ def run(
     is not priced for it: its ``priced`` entry is None (nothing applied, nothing near)."""
     if not start < end:
         raise ConfigError("error: the period is empty (--from must be before --to)")
-    store.require_schema()
+    lend = lender(source)
     evaluator = HistoricalEvaluator()
-    segments = evaluator.catalog(store)
+    with lend() as store:
+        store.require_schema()
+        segments = evaluator.catalog(store)
+        currency = default_currency(store)
+        total = count_orders(store, start, end)
     collections, fields = profile_reads([v.catalog for v in variants], segments)
     stock = ProductStock()
     reads = [SimulatedReads(stock) for _ in variants]
-    currency = default_currency(store)
-    total = count_orders(store, start, end)
     timelines: dict[str, CustomerTimeline] = {}
     ran_out = [False] * len(variants)
     skipping = skip and any(v.may_skip for v in variants)
@@ -582,7 +601,8 @@ def run(
         nonlocal done
         wanted = sorted({o.customer_id for o in pending if o is not None} - timelines.keys())
         if wanted:
-            timelines.update(load_timelines(store, wanted, end, collections, fields))
+            with lend() as store:
+                timelines.update(load_timelines(store, wanted, end, collections, fields))
         for order in pending:
             done += 1
             if order is not None:
@@ -595,9 +615,11 @@ def run(
         timeline = timelines.get(order.customer_id)
         evaluator.state = timeline.state_at(order.placed_at) if timeline else None
         context = context_of(order)
-        evaluation = evaluator.evaluate(
-            store, order.customer_id, context, order.placed_at, full_profile=True
+        # from the evaluator's caches: the catalog read at the start, the state set above
+        evaluation = evaluator.evaluate_cached(
+            order.customer_id, context, order.placed_at, full_profile=True
         )
+        assert evaluation is not None
         priced: list[PricedCart | None] = []
         refused: list[bool] = []
         profile = audience_profile(evaluation) if skipping else None
@@ -621,7 +643,7 @@ def run(
             priced.append(answer)
         return OrderOutcome(order, evaluation, tuple(priced), tuple(refused))
 
-    for order in stream_orders(store, start, end, currency, stock, chunk):
+    for order in stream_orders(lend, start, end, currency, stock, chunk):
         pending.append(order)
         if len(pending) >= chunk:
             yield from flush()
@@ -657,12 +679,14 @@ __all__ = [
     "ORDER_CHUNK",
     "CustomerTimeline",
     "HistoricalEvaluator",
+    "Lender",
     "OrderOutcome",
     "PastOrder",
     "SimulatedReads",
     "Variant",
     "build_variants",
     "context_of",
+    "lender",
     "load_timelines",
     "order_cart",
     "period",
