@@ -5,7 +5,6 @@ report (the CLI's JSON). Jobs run in the server's process (services/backtest_job
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
@@ -17,7 +16,7 @@ from segmint.api import models as m
 from segmint.api.deps import app_state, authorize, get_now, get_store
 from segmint.api.problems import ApiProblem
 from segmint.services import backtest
-from segmint.services.backtest_jobs import SimulationJobs
+from segmint.services.backtest_jobs import SimulationJobs, jobs_on
 from segmint.services.levers import default_currency
 from segmint.store.base import Store
 
@@ -53,27 +52,12 @@ class SimulateIn(BaseModel):
     alone: bool = Field(default=False, description="without the live promotions")
 
 
-_lock = threading.Lock()
-
-
 def jobs_of(request: Request) -> SimulationJobs:
-    """The app's simulation jobs (made on first use)."""
-    with _lock:
-        jobs: SimulationJobs | None = getattr(request.app.state, "simulations", None)
-        if jobs is None:
-            jobs = SimulationJobs()
-            request.app.state.simulations = jobs
-        return jobs
+    return jobs_on(request.app.state)
 
 
-@router.post("/promotions/simulate", status_code=202)
-def start_simulation(
-    body: SimulateIn, request: Request, response: Response, store: StoreDep, now: NowDep
-) -> dict[str, Any]:
-    """Simulate promotions on the successful orders of a past period, as a job."""
-    start, end = backtest.period(body.from_, body.to)
-    drafts = backtest.read_drafts(store, body.document) if body.document is not None else None
-    variants = backtest.build_variants(store, body.promotions, drafts, alone=body.alone)
+def pool_lender(request: Request) -> backtest.Lender:
+    """Lends a store of the app's pool for one chunk of a job's reads at a time."""
     pool = app_state(request).pool
 
     @contextmanager
@@ -84,8 +68,25 @@ def start_simulation(
         finally:
             pool.release(borrowed)
 
+    return lend
+
+
+@router.post("/promotions/simulate", status_code=202)
+def start_simulation(
+    body: SimulateIn, request: Request, response: Response, store: StoreDep, now: NowDep
+) -> dict[str, Any]:
+    """Simulate promotions on the successful orders of a past period, as a job."""
+    start, end = backtest.period(body.from_, body.to)
+    drafts = backtest.read_drafts(store, body.document) if body.document is not None else None
+    variants = backtest.build_variants(store, body.promotions, drafts, alone=body.alone)
     job = jobs_of(request).start(
-        lend, variants, start, end, alone=body.alone, currency=default_currency(store), now=now
+        pool_lender(request),
+        variants,
+        start,
+        end,
+        alone=body.alone,
+        currency=default_currency(store),
+        now=now,
     )
     response.headers["Location"] = f"/v1/promotions/simulate/{job.id}"
     return job.to_dict()

@@ -107,6 +107,20 @@ class SimulationJobs:
         return job
 
 
+_registry_lock = threading.Lock()
+
+
+def jobs_on(holder: Any) -> SimulationJobs:
+    """The jobs kept on ``holder`` (the app's ``app.state``), made on first use: the API
+    and the admin pages of one app share them."""
+    with _registry_lock:
+        jobs: SimulationJobs | None = getattr(holder, "simulations", None)
+        if jobs is None:
+            jobs = SimulationJobs()
+            holder.simulations = jobs
+        return jobs
+
+
 def _work(job: SimulationJob, lend: Lender, variants: list[Variant], currency: str) -> None:
     def progress(done: int, total: int) -> None:
         with job._lock:
