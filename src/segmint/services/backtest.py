@@ -231,8 +231,10 @@ def order_cart(
     products: Mapping[str, Product],
 ) -> Cart | None:
     """The cart of an order's lines ``(sku, quantity, unit_price, amount, product_name,
-    brand, category)``: a line's unit price is its amount over its quantity, half-up to the
-    currency's digits (its ``unit_price`` when it has no amount); ``min_price`` comes from
+    brand, category)``: a line's unit price is its amount over its quantity when that is a
+    whole number of minor units, else the line is one unit of its amount (so the revenue
+    is exactly what was paid); without an amount, its ``unit_price`` half-up to the
+    currency's digits. ``min_price`` comes from
     the product catalog. Lines without a sku or a positive quantity are left out; None when
     nothing is left or the currency is unknown."""
     if not money.is_currency(currency):
@@ -242,12 +244,16 @@ def order_cart(
         if not sku or quantity is None or quantity < 1:
             continue
         if amount is not None:
-            unit = Decimal(str(amount)) / quantity
+            paid = money.round_half_up(max(Decimal(str(amount)), Decimal(0)), currency)
+            unit = money.round_half_up(paid / quantity, currency)
+            if unit * quantity != paid:
+                # not a whole number of minor units per unit (3 for 1.00, 16,738 ml of
+                # fuel for 41.33): one unit of what was paid, so the revenue stays exact
+                unit, quantity = paid, 1
         elif unit_price is not None:
-            unit = Decimal(str(unit_price))
+            unit = money.round_half_up(max(Decimal(str(unit_price)), Decimal(0)), currency)
         else:
             continue
-        unit = money.round_half_up(max(unit, Decimal(0)), currency)
         p = products.get(sku)
         min_price = None
         if p is not None and p.min_price is not None:
@@ -566,6 +572,14 @@ def price_order(
     )
 
 
+@dataclass
+class RunCounts:
+    """What a run saw besides its outcomes."""
+
+    orders: int = 0  # the period's successful orders
+    without_cart: int = 0  # no line with a sku, a positive quantity and a price
+
+
 def run(
     source: Store | Lender,
     variants: Sequence[Variant],
@@ -575,10 +589,12 @@ def run(
     *,
     chunk: int = ORDER_CHUNK,
     skip: bool = True,
+    counts: RunCounts | None = None,
 ) -> Iterator[OrderOutcome]:
     """Every order of the period priced under every variant, in ``(placed_at, id)`` order.
     With ``skip``, an order that cannot matter to a variant (:meth:`Variant.needs_pricing`)
-    is not priced for it: its ``priced`` entry is None (nothing applied, nothing near)."""
+    is not priced for it: its ``priced`` entry is None (nothing applied, nothing near).
+    ``counts``, when given, is filled as the run goes."""
     if not start < end:
         raise ConfigError("error: the period is empty (--from must be before --to)")
     lend = lender(source)
@@ -588,6 +604,8 @@ def run(
         segments = evaluator.catalog(store)
         currency = default_currency(store)
         total = count_orders(store, start, end)
+    counts = counts if counts is not None else RunCounts()
+    counts.orders = total
     collections, fields = profile_reads([v.catalog for v in variants], segments)
     stock = ProductStock()
     reads = [SimulatedReads(stock) for _ in variants]
@@ -607,6 +625,8 @@ def run(
             done += 1
             if order is not None:
                 yield _one(order)
+            else:
+                counts.without_cart += 1
             if progress is not None and (done % 500 == 0 or done == total):
                 progress(done, total)
         pending.clear()
@@ -682,6 +702,7 @@ __all__ = [
     "Lender",
     "OrderOutcome",
     "PastOrder",
+    "RunCounts",
     "SimulatedReads",
     "Variant",
     "build_variants",

@@ -130,7 +130,8 @@ def _work(job: SimulationJob, lend: Lender, variants: list[Variant], currency: s
         [v.code for v in variants], job.start, job.end, currency, alone=job.alone
     )
     try:
-        for outcome in backtest.run(lend, variants, job.start, job.end, progress):
+        runs = backtest.run(lend, variants, job.start, job.end, progress, counts=builder.counts)
+        for outcome in runs:
             builder.add(outcome)
         report = builder.report().to_dict()
         with job._lock:

@@ -59,6 +59,7 @@ class ReportBuilder:
     customers: set[str] = field(default_factory=set)
     revenue: Decimal = Decimal(0)
     skipped: int = 0  # orders in another currency than the report's
+    counts: backtest.RunCounts = field(default_factory=backtest.RunCounts)
     tallies: list[_Tally] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -188,6 +189,7 @@ class SimulationReport:
             "customers": len(b.customers),
             "revenue": self._amount(b.revenue),
             "skipped_other_currency": b.skipped,
+            "skipped_without_cart": b.counts.without_cart,
             "promotions": [self.variant(t) for t in b.tallies],
         }
 
@@ -215,6 +217,10 @@ def summary_rows(data: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     columns = ["measure", *(v["promotion"] for v in variants)]
     rows: list[list[Any]] = [
         ["orders in the period", *(data["orders"] for _ in variants)],
+        [
+            "orders left out (no priced line)",
+            *(data["skipped_without_cart"] for _ in variants),
+        ],
         ["customers in the period", *(data["customers"] for _ in variants)],
     ]
     rows += [[label, *(v[key] for v in variants)] for label, key in SUMMARY_ROWS]
@@ -272,6 +278,6 @@ def simulate(
     builder = ReportBuilder(
         [v.code for v in variants], start, end, default_currency(store), alone=alone
     )
-    for outcome in backtest.run(store, variants, start, end, progress):
+    for outcome in backtest.run(store, variants, start, end, progress, counts=builder.counts):
         builder.add(outcome)
     return builder.report()
