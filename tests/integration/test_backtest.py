@@ -478,3 +478,26 @@ def test_api_runs_a_simulation_as_a_job(shop: Store, store_url: str) -> None:
         draft = {"promotions": [{"code": "d", "benefit": {"type": "order", "amount": "x"}}]}
         refused = client.post("/v1/promotions/simulate", json={**body, "document": draft})
         assert refused.status_code == 422 and "promotions[0].benefit" in refused.text
+
+
+def test_an_order_line_becomes_a_cart_line_at_what_was_paid() -> None:
+    floor = Product("B", None, None, None, None, Decimal("2.004"))
+    cart = backtest.order_cart(
+        "USD",
+        [
+            ("A", 3, None, "1.00", "Pens", None, "office"),  # 0.333… a unit: one unit of 1.00
+            ("B", 2, None, "5.00", None, None, None),  # 2.50 a unit, min_price from the catalog
+            ("C", 0, None, "4.00", None, None, None),  # no unit: left out
+            ("D", 1, "7.5", None, None, None, None),  # no amount: its unit price
+        ],
+        {"B": floor},
+    )
+    assert cart is not None
+    assert [(ln.sku, ln.quantity, ln.unit_price, ln.min_price) for ln in cart.lines] == [
+        ("A", 1, Decimal("1.00"), None),
+        ("B", 2, Decimal("2.50"), Decimal("2.00")),
+        ("D", 1, Decimal("7.50"), None),
+    ]
+    assert cart.lines[0].category == "office"
+    assert backtest.order_cart("ZZZ", [("A", 1, None, "1.00", None, None, None)], {}) is None
+    assert backtest.order_cart("USD", [("A", 0, None, "1.00", None, None, None)], {}) is None
