@@ -24,6 +24,7 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -159,6 +160,11 @@ def _orders(rng: random.Random) -> list[dict[str, Any]]:
 
 @pytest.fixture()
 def shop(store: Store) -> Store:
+    return stocked(store)
+
+
+def stocked(store: Store) -> Store:
+    """The shop of this module in ``store``."""
     products = [
         {"sku": s, "product_name": n, "category": c, "unit_price": p, "min_price": m}
         for s, (n, c, p, m) in SKUS.items()
@@ -501,3 +507,38 @@ def test_an_order_line_becomes_a_cart_line_at_what_was_paid() -> None:
     assert cart.lines[0].category == "office"
     assert backtest.order_cart("ZZZ", [("A", 1, None, "1.00", None, None, None)], {}) is None
     assert backtest.order_cart("USD", [("A", 0, None, "1.00", None, None, None)], {}) is None
+
+
+def test_cli_goes_through_a_running_server(tmp_path: Path) -> None:
+    from test_serve_forward import cli_run, start, stop
+
+    from segmint.store.duckdb import DuckDBStore
+
+    path = tmp_path / "shop.duckdb"
+    store = DuckDBStore(path)
+    try:
+        store.init()
+        expected = simulate(stocked(store), ["vip10"], START, END).to_dict()
+    finally:
+        store.close()
+    server, held = start(path)
+    assert held.pid == server.pid
+    try:
+        code, out, err = cli_run(
+            path,
+            "promotions",
+            "simulate",
+            "vip10",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-03-31",
+            "--format",
+            "json",
+        )
+    finally:
+        stop(server)
+    assert code == 0, err
+    assert "through its API" in err
+    assert json.loads(out) == json.loads(json.dumps(expected))
+    assert expected["promotions"][0]["orders_reached"] > 0

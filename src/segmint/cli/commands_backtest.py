@@ -1,14 +1,16 @@
 """``segmint promotions simulate CODE… --from DATE --to DATE`` (issue 21): what promotions
 would have cost on the real orders of a past period, side by side.
 
-The progress bar is click's own (``click.progressbar``, click is the CLI's library
-already), written to stderr and only when stderr is a terminal, so a piped report stays
-clean.
+When a running ``segmint serve`` holds the DuckDB file, the command runs as the server's
+job (``POST /v1/promotions/simulate``) and polls it. The progress bar is click's own
+(``click.progressbar``: click is the CLI's library already), written to stderr and only
+when stderr is a terminal, so a piped report stays clean.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import click
 
+from segmint.cli.forward import RemoteError, Server
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import dumps, format_option, render_rows, resolve_format
 from segmint.errors import ConfigError
@@ -70,27 +73,52 @@ def simulate_command(
     """Replay the period's successful orders as carts under each promotion CODE, as each
     customer stood at the moment of each order; report the cost side by side."""
     first, last = backtest.period(start, end)
-    store = app.store()
-    drafts = None
+    data_in = None
     if document is not None:
         try:
-            text = document.read_text(encoding="utf-8")
+            data_in = load_text(document.read_text(encoding="utf-8"), document.name)
         except (OSError, UnicodeDecodeError) as error:
             raise ConfigError(f"error: {document}: cannot read it: {error}") from None
-        try:
-            drafts = backtest.read_drafts(store, load_text(text, document.name))
-        except DocumentError as error:
-            lines = "\n".join(f"  {path}: {message}" for path, message in error.errors)
-            raise ConfigError(f"error: {document}: the document was refused:\n{lines}") from None
-    with _progress_bar() as progress:
-        report = simulate(store, codes, first, last, drafts=drafts, alone=alone, progress=progress)
-    data = report.to_dict()
+    server = app.server()
+    if server is not None:  # the server holds the store: run it as its job
+        body = {"promotions": list(codes), "from": start, "to": end, "alone": alone}
+        with _progress_bar() as progress:
+            data = _through(server, {**body, "document": data_in}, progress)
+    else:
+        store = app.store()
+        drafts = None
+        if data_in is not None:
+            try:
+                drafts = backtest.read_drafts(store, data_in)
+            except DocumentError as error:
+                lines = "\n".join(f"  {path}: {message}" for path, message in error.errors)
+                raise ConfigError(
+                    f"error: {document}: the document was refused:\n{lines}"
+                ) from None
+        with _progress_bar() as progress:
+            report = simulate(
+                store, codes, first, last, drafts=drafts, alone=alone, progress=progress
+            )
+        data = report.to_dict()
     fmt = resolve_format(fmt)
     if fmt == "json":
         click.echo(dumps(data))
         return
     columns, rows = summary_rows(data)
     click.echo(render_rows(columns, rows, fmt))
+
+
+def _through(server: Server, body: dict[str, Any], progress: Progress | None) -> Any:
+    """The report of the server's job for ``body``, polled until done."""
+    job = server.post("/v1/promotions/simulate", body)
+    while job["status"] == "running":
+        time.sleep(0.25)
+        job = server.get(f"/v1/promotions/simulate/{job['id']}")
+        if progress is not None and job["progress"]["total"]:
+            progress(job["progress"]["done"], job["progress"]["total"])
+    if job["status"] != "done":
+        raise RemoteError(str(job["error"]))
+    return job["report"]
 
 
 COMMANDS = [promotions_group]
