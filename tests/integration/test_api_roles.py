@@ -125,6 +125,12 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
             {"count": 1},
             404,
         ),
+        ("POST", "/v1/promotions/simulate"): (
+            "/v1/promotions/simulate",
+            {"promotions": ["nosuch"], "from": "2024-01-01", "to": "2024-01-31"},
+            404,
+        ),
+        ("GET", "/v1/promotions/simulate/{job_id}"): ("/v1/promotions/simulate/nosuch", None, 404),
     }
     for kind, body in LEVERS.items():
         calls |= {

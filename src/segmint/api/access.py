@@ -77,6 +77,8 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("PUT", "/v1/levers"): MARKETER,
     ("GET", "/v1/promotions/{code}/codes"): MARKETER,
     ("POST", "/v1/promotions/{code}/codes"): MARKETER,
+    ("POST", "/v1/promotions/simulate"): MARKETER,
+    ("GET", "/v1/promotions/simulate/{job_id}"): MARKETER,
     **{
         (method, template.format(kind=kind)): MARKETER
         for kind in ("campaigns", "promotions", "price-lists", "placements", "account-portals")

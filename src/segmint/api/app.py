@@ -215,6 +215,7 @@ def create_app(
 
     from segmint.api.routes import router
     from segmint.api.routes_admin import router as admin_router
+    from segmint.api.routes_backtest import router as backtest_router
     from segmint.api.routes_checkout import router as checkout_router
     from segmint.api.routes_discovery import router as discovery_router
     from segmint.api.routes_import import router as import_router
@@ -223,6 +224,7 @@ def create_app(
     app.include_router(router)
     app.include_router(import_router)
     app.include_router(admin_router)
+    app.include_router(backtest_router)
     app.include_router(levers_router)
     app.include_router(checkout_router)
     app.include_router(discovery_router)

@@ -133,6 +133,7 @@ def cli(ctx: click.Context, db: str | None, as_of: str | None) -> None:
 def _register() -> None:
     # Each area keeps its commands in its own module; importing registers them here.
     from segmint.cli import (
+        commands_backtest,
         commands_clock,
         commands_codes,
         commands_customers,
@@ -150,6 +151,7 @@ def _register() -> None:
 
     modules = (
         commands_clock,
+        commands_backtest,
         commands_codes,
         commands_customers,
         commands_data,

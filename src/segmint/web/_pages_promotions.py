@@ -29,6 +29,7 @@ from segmint.store.base import Store
 from segmint.web import _lever_pages as pages_
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
 from segmint.web._forms import Form
+from segmint.web._pages_backtest import default_period
 from segmint.web._promotion_form import (
     BENEFIT_TYPES,
     RULE_FIELDS,
@@ -162,6 +163,7 @@ def _detail(
         generate=generate or {"length": "10", "uses": "1"},
         generate_error=generate_error,
         pages=PAGES,
+        period=default_period(store) if writer else ("", ""),
     )
 
 

@@ -18,7 +18,8 @@ modules next to it:
   and "see it as" (``_placement_form``: the form; ``_see_as``: the panel);
 - ``_pages_promotions``: promotions (list with benefits in words and budget meters, page
   with codes, code generation and the codes CSV, create/edit, delete, history);
-  ``_promotion_form``: the form;
+  ``_promotion_form``: the form; ``_pages_backtest``: "Simulate on past orders" (the job
+  and its report; ``_backtest_chart``: the discount-per-week bars);
 - ``_pages_price_lists``: price lists (list, page, create/edit, delete, history);
   ``_price_list_form``: the form;
 - ``_lever_pages``: what the lever pages share (writer check, status, not-found, delete,
@@ -41,6 +42,7 @@ from fastapi import APIRouter
 
 from segmint.web import (
     _pages_admin,
+    _pages_backtest,
     _pages_builder,
     _pages_customers,
     _pages_placements,
@@ -64,6 +66,7 @@ router.include_router(_pages_segments.router)
 router.include_router(_pages_customers.router)
 router.include_router(_pages_admin.router)
 router.include_router(_pages_placements.router)
+router.include_router(_pages_backtest.router)  # before /promotions/{code}/…
 router.include_router(_pages_promotions.router)
 router.include_router(_pages_price_lists.router)
 router.include_router(_pages_simulator.router)
