@@ -278,6 +278,11 @@ class Store(abc.ABC):
         )
         return [str(r[0]) for r in rows]
 
+    def column_slots(self, table: str) -> int:
+        """How many of the table's column slots are used (PostgreSQL counts dropped
+        columns too, and allows 1,600)."""
+        return len(self.column_names(table))
+
     def schema_version(self) -> int | None:
         """The applied schema version, or None if this database was never initialised."""
         if not self.table_exists("segmint_meta"):

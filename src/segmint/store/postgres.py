@@ -191,6 +191,15 @@ class PostgresStore(Store):
         ident(param)
         return fixed(render("{c} = ANY(${p})", c=column, p=fixed(param)))
 
+    def column_slots(self, table: str) -> int:
+        # A dropped column keeps its slot (attisdropped) until the table is rebuilt.
+        return self._count(
+            "SELECT COUNT(*) FROM pg_attribute WHERE attnum > 0 AND attrelid = "
+            "(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = $t)",
+            {"t": table},
+        )
+
 
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
