@@ -22,7 +22,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 
 from segmint.api import models as m
-from segmint.api.deps import app_state, authorize, get_store
+from segmint.api.deps import IMPORT_TIME_LIMIT, app_state, authorize, get_store
 from segmint.api.models_admin import ImportOut
 from segmint.errors import ConfigError, ImportError_
 from segmint.importing import FORMATS
@@ -118,7 +118,7 @@ async def _import(
         now = state.clock()
 
         def run() -> dict[str, Any]:
-            store = state.pool.acquire()
+            store = state.pool.acquire(time_limit=IMPORT_TIME_LIMIT)
             try:
                 report, update = import_and_update(
                     store,

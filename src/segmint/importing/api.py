@@ -40,7 +40,7 @@ from segmint.importing.columns import (
 from segmint.importing.reader import RawColumn, apply_mapping, detect_format, read_source, row_count
 from segmint.importing.report import STEPS, ImportReport, Progress, TableCounts, terminal_progress
 from segmint.rules.schema import ATTRIBUTE_NAME, FieldType
-from segmint.store import outbox
+from segmint.store import outbox, time_limit
 from segmint.store.outbox import Work
 
 if TYPE_CHECKING:
@@ -112,6 +112,9 @@ def _run(
 
     report = ImportReport(kind=kind, source=source)
     con = duckdb.connect()
+    # The store's time limit (a request's) bounds the validation in the scratch database
+    # too: it is interrupted with the store.
+    token = time_limit.arm(store.deadline, con.interrupt) if store.deadline else None
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Large files: let the scratch database spill to disk instead of running out of RAM.
@@ -124,9 +127,15 @@ def _run(
             store, con, kind, source, columns, date_format, lambda: step("validate")
         )
         step("build")
-    except duckdb.Error as error:
+    except (duckdb.Error, ImportError_) as error:
+        if store.deadline is not None and time.monotonic() >= store.deadline - 0.001:
+            raise store._time_error() from None  # interrupted (the reader says "cannot read")
+        if isinstance(error, ImportError_):
+            raise
         raise ImportError_(source, [], 0, note=str(error).strip()) from None
     finally:
+        if token is not None:
+            time_limit.disarm(token)
         con.close()
     _load(store, kind, built, new_attrs, report, queue)
     step("load")
