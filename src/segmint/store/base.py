@@ -143,7 +143,14 @@ class Store(abc.ABC):
             self.deadline = None
             return
         self.deadline = time.monotonic() + seconds
-        self._limit_token = time_limit.arm(self.deadline, self.interrupt)
+        deadline = self.deadline
+        self._limit_token = time_limit.arm(deadline, lambda: self._on_deadline(deadline))
+
+    def _on_deadline(self, deadline: float) -> None:
+        # Only the limit still in force stops anything: a watchdog call racing a release
+        # (or a later limit) must not interrupt the next borrower's work.
+        if self.deadline == deadline and self._past_deadline():
+            self.interrupt()
 
     def interrupt(self) -> None:  # noqa: B027 - a store that cannot be interrupted
         """Stop the statement running now (from another thread)."""

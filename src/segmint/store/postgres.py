@@ -117,7 +117,8 @@ class PostgresStore(Store):
                     return [], []
                 return [d.name for d in cur.description], cur.fetchall()
         except psycopg.Error as error:
-            if self._past_deadline() or isinstance(error, psycopg.errors.QueryCanceled):
+            canceled = isinstance(error, psycopg.errors.QueryCanceled)
+            if self._past_deadline() or (canceled and self.deadline is not None):
                 raise self._time_error() from None
             raise self._error(error) from None
 
