@@ -12,7 +12,8 @@ each class to one HTTP status. Anything else escaping is a bug.
     ├── CompileError         a valid rule a target cannot run (e.g. real-time in SQL)
     ├── StoreError           the database refused or is unreachable
     │   ├── SchemaError      the database's schema is missing or newer than this code
-    │   └── StoreLocked      another process holds the DuckDB file (``pid`` if known)
+    │   ├── StoreLocked      another process holds the DuckDB file (``pid`` if known)
+    │   └── TimeLimitExceeded  a request held the store past its time limit (stopped)
     ├── ImportError_         a file refused whole (lists the bad rows)
     └── NotFoundError        a named thing (customer, segment) does not exist
 """
@@ -139,6 +140,11 @@ class StoreLocked(StoreError):
         super().__init__(message)
         self.path = path
         self.pid = pid
+
+
+class TimeLimitExceeded(StoreError):
+    """The work ran past its time limit (``Store.limit_time``) and was stopped: its
+    statement interrupted, its transaction rolled back, nothing of it written."""
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/v1/events/import"): INGEST,
     ("POST", "/v1/products/import"): ADMIN,
     ("POST", "/v1/accounts/import"): ADMIN,
+    # custom attributes: listed for marketers, dropped by admins (a schema change)
+    ("GET", "/v1/attributes"): MARKETER,
+    ("DELETE", "/v1/attributes/{name}"): ADMIN,
     # segments
     ("GET", "/v1/segments"): MARKETER,
     ("POST", "/v1/segments"): MARKETER,

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from segmint import runtime
 from segmint.api import problems
-from segmint.api.deps import AppState, StorePool
+from segmint.api.deps import REQUEST_TIME_LIMIT, AppState, StorePool
 from segmint.api.problems import ApiProblem
 from segmint.api.worker import InProcessWorker, WorkerSettings
 from segmint.clock import parse_instant
@@ -169,6 +169,7 @@ def create_app(
     worker: WorkerSettings | None = None,
     serve: ServeInfo | None = None,
     freeze_heap: bool | None = None,
+    time_limit: float = REQUEST_TIME_LIMIT,
 ) -> FastAPI:
     """The app over the database at ``db_url``: the JSON API under ``/v1``, the admin
     pages at ``/``, OpenAPI at ``/openapi.json``. ``clock`` gives the evaluation instant
@@ -177,8 +178,10 @@ def create_app(
     demand, ``POST /v1/admin/worker/run``). ``serve`` (given by ``segmint serve``) makes
     the app hold a DuckDB file from startup and write its runtime file next to it
     (segmint/runtime.py) until shutdown. ``freeze_heap`` (default: under ``segmint
-    serve``) freezes the heap after each lever catalog is built (services/targeting.py)."""
-    state = AppState(pool=StorePool(db_url, size=pool_size), clock=clock or env_clock())
+    serve``) freezes the heap after each lever catalog is built (services/targeting.py);
+    ``time_limit``: how long one request may hold a store (whole-file imports: an hour)."""
+    pool = StorePool(db_url, size=pool_size, time_limit=time_limit)
+    state = AppState(pool=pool, clock=clock or env_clock())
     state.targeting.freeze_heap = serve is not None if freeze_heap is None else freeze_heap
     state.worker = InProcessWorker(state, worker or WorkerSettings())
     runtime_file = runtime.runtime_path(db_url) if serve is not None else None

@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 #: revoked through the API is dropped at once; one revoked by the CLI in another process
 #: stops working within this many seconds.
 KEY_CACHE_SECONDS = 5.0
+#: Seconds one request may hold a store (StorePool.time_limit; docs/api.md, Limits).
+REQUEST_TIME_LIMIT = 60.0
+#: Seconds a whole-file import may (a file of millions of rows takes minutes).
+IMPORT_TIME_LIMIT = 3600.0
 
 
 def is_broken(store: Store) -> bool:
@@ -68,16 +72,37 @@ class StorePool:
     one is opened by the next request, so the app recovers by itself when the database
     is back; while it cannot connect, requests fail with :class:`DatabaseUnavailable`."""
 
-    def __init__(self, url: str, size: int = 4, wait_seconds: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        size: int = 4,
+        wait_seconds: float = 10.0,
+        time_limit: float = REQUEST_TIME_LIMIT,
+    ) -> None:
         self.url = url
         self.size = 1 if not url.startswith(("postgresql://", "postgres://")) else size
         self.wait_seconds = wait_seconds
+        #: How long one borrower may hold a store (Store.limit_time): past it, its
+        #: statement is interrupted and the rest refused, so no request holds DuckDB's
+        #: one connection for long. ``acquire(time_limit=)`` overrides it.
+        self.time_limit = time_limit
         self._idle: list[Store] = []
         self._open = 0
         self._cond = threading.Condition()
         self._closed = False
 
-    def acquire(self) -> Store:
+    def acquire(self, time_limit: float | None = None) -> Store:
+        """A store for one borrower, bounded by ``time_limit`` seconds (default the
+        pool's; ``math.inf``: unbounded, for the worker's passes)."""
+        store = self._acquire()
+        try:
+            store.limit_time(self.time_limit if time_limit is None else time_limit)
+        except BaseException:
+            self.release(store)
+            raise
+        return store
+
+    def _acquire(self) -> Store:
         deadline = time.monotonic() + self.wait_seconds
         with self._cond:
             while True:
@@ -105,6 +130,8 @@ class StorePool:
             raise
 
     def release(self, store: Store) -> None:
+        with suppress(Exception):
+            store.limit_time(None)
         broken = is_broken(store) or store._tx_depth != 0
         if broken:
             with suppress(Exception):  # a broken connection may fail to close

@@ -22,12 +22,16 @@ import anyio.to_thread
 from fastapi import APIRouter, Depends, Query, Request
 
 from segmint.api import models as m
-from segmint.api.deps import app_state, authorize
+from segmint.api.deps import IMPORT_TIME_LIMIT, app_state, authorize, get_store
 from segmint.api.models_admin import ImportOut
 from segmint.errors import ConfigError, ImportError_
 from segmint.importing import FORMATS
 from segmint.importing.reader import detect_format
+from segmint.services import attributes as attributes_service
 from segmint.services.ingest import import_and_update
+from segmint.store.base import Store
+
+StoreDep = Annotated[Store, Depends(get_store)]
 
 router = APIRouter(
     prefix="/v1",
@@ -114,7 +118,7 @@ async def _import(
         now = state.clock()
 
         def run() -> dict[str, Any]:
-            store = state.pool.acquire()
+            store = state.pool.acquire(time_limit=IMPORT_TIME_LIMIT)
             try:
                 report, update = import_and_update(
                     store,
@@ -172,3 +176,22 @@ for _kind, _what in (
     ("accounts", "business accounts"),
 ):
     _route(_kind, _what)
+
+
+# ---- custom attributes --------------------------------------------------------------------
+
+
+@router.get("/attributes")
+def list_attributes(store: StoreDep) -> list[dict[str, Any]]:
+    """The registered custom attributes: name, type, declared, customers with a value."""
+    return [vars(a) for a in attributes_service.list_attributes(store)]
+
+
+@router.delete("/attributes/{name}")
+def drop_attribute(name: str, request: Request, store: StoreDep) -> dict[str, Any]:
+    """Drop an attribute and its values; 422 naming the segments and levers that read it."""
+    attributes_service.drop_attribute(store, name)
+    state = app_state(request)
+    state.evaluator.invalidate_catalog()
+    state.evaluator.invalidate_customers()
+    return {"dropped": name, "note": attributes_service.column_slots_note(store)}

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 import time
 import traceback
@@ -120,7 +121,7 @@ class InProcessWorker:
             now: dt.datetime | None = None
             try:
                 now = self.state.clock()
-                store = self.state.pool.acquire()
+                store = self.state.pool.acquire(time_limit=math.inf)  # a whole pass
                 try:
                     report = run_worker(store, now, once=True, reconcile_every=every)
                 finally:

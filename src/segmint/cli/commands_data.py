@@ -1,19 +1,21 @@
-"""``segmint init``, ``segmint import KIND FILE`` and ``segmint stats``."""
+"""``segmint init``, ``import KIND FILE``, ``stats`` and ``attributes list|drop``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 
 from segmint.cli.forward import Server
 from segmint.cli.main import AppContext, pass_app
-from segmint.cli.output import dumps, format_option, render_mapping, resolve_format
+from segmint.cli.output import dumps, format_option, render_mapping, render_rows, resolve_format
 from segmint.errors import ConfigError, ImportError_
 from segmint.importing import FORMATS, KINDS
 from segmint.importing.reader import detect_format
+from segmint.services import attributes as attributes_service
 from segmint.services.ingest import import_and_update
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -163,4 +165,38 @@ def stats_command(app: AppContext, fmt: str | None) -> None:
     click.echo(render_mapping(counts, resolve_format(fmt)))
 
 
-COMMANDS: list[click.Command] = [init_command, import_command, stats_command]
+@click.group("attributes")
+def attributes_group() -> None:
+    """Custom attributes: list them, drop one nothing reads."""
+
+
+@attributes_group.command("list")
+@_format_option()
+@pass_app
+def attributes_list(app: AppContext, fmt: str | None) -> None:
+    """Registered attributes: name, type, declared, customers with a value."""
+    server = app.server()
+    if server is not None:
+        rows = list(server.get("/v1/attributes"))
+    else:
+        rows = [vars(a) for a in attributes_service.list_attributes(app.store())]
+    columns = ("name", "type", "declared", "customers")
+    click.echo(render_rows(columns, [[r[c] for c in columns] for r in rows], resolve_format(fmt)))
+
+
+@attributes_group.command("drop")
+@click.argument("name")
+@pass_app
+def attributes_drop(app: AppContext, name: str) -> None:
+    """Drop attribute NAME and its values (refused while a segment or lever reads it)."""
+    server = app.server()
+    if server is not None:
+        note = server.request("DELETE", f"/v1/attributes/{quote(name, safe='')}").get("note")
+    else:
+        store = app.store()
+        attributes_service.drop_attribute(store, name)
+        note = attributes_service.column_slots_note(store)
+    click.echo(f"dropped attribute {name!r}" + (f" ({note})" if note else ""))
+
+
+COMMANDS: list[click.Command] = [init_command, import_command, stats_command, attributes_group]

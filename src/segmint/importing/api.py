@@ -18,12 +18,12 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from segmint.errors import BadRow, ImportError_, StoreError
-from segmint.importing import build
+from segmint.importing import build, limits
 from segmint.importing.columns import (
     FIELD_TO_T,
     KINDS,
@@ -32,13 +32,15 @@ from segmint.importing.columns import (
     Col,
     T,
     bad_rows,
+    id_checks,
     infer_types,
+    length_checks,
     type_checks,
 )
 from segmint.importing.reader import RawColumn, apply_mapping, detect_format, read_source, row_count
 from segmint.importing.report import STEPS, ImportReport, Progress, TableCounts, terminal_progress
 from segmint.rules.schema import ATTRIBUTE_NAME, FieldType
-from segmint.store import outbox
+from segmint.store import outbox, time_limit
 from segmint.store.outbox import Work
 
 if TYPE_CHECKING:
@@ -110,6 +112,9 @@ def _run(
 
     report = ImportReport(kind=kind, source=source)
     con = duckdb.connect()
+    # The store's time limit (a request's) bounds the validation in the scratch database
+    # too: it is interrupted with the store.
+    token = time_limit.arm(store.deadline, con.interrupt) if store.deadline else None
     try:
         con.execute("SET TimeZone = 'UTC'")
         # Large files: let the scratch database spill to disk instead of running out of RAM.
@@ -122,9 +127,15 @@ def _run(
             store, con, kind, source, columns, date_format, lambda: step("validate")
         )
         step("build")
-    except duckdb.Error as error:
+    except (duckdb.Error, ImportError_) as error:
+        if store.deadline is not None and time.monotonic() >= store.deadline - 0.001:
+            raise store._time_error() from None  # interrupted (the reader says "cannot read")
+        if isinstance(error, ImportError_):
+            raise
         raise ImportError_(source, [], 0, note=str(error).strip()) from None
     finally:
+        if token is not None:
+            time_limit.disarm(token)
         con.close()
     _load(store, kind, built, new_attrs, report, queue)
     step("load")
@@ -168,17 +179,19 @@ def _validate_and_build(
     if missing:
         raise ImportError_(source, [], 0, note=f"missing required column {missing[0]!r}")
 
+    _check_open_columns(con, source, kind, opened)
     typed_cols: list[tuple[str, RawColumn | None, T]] = [
         (name, known.get(name), col.type) for name, col in spec.items()
     ]
     checked: list[tuple[RawColumn, Col]] = [(known[name], spec[name]) for name in known]
+    extra = id_checks(list(known.values()))
     new_attrs: dict[str, FieldType] = {}
     attr_names: list[str] = []
     if kind == "customers" and opened:
         registered = store.attributes()
         by_name = {c.name.removeprefix("attributes."): c for c in opened}
         for name in by_name:
-            if not ATTRIBUTE_NAME.match(name) or len(name) > 58:
+            if not ATTRIBUTE_NAME.match(name) or len(name) > limits.ATTRIBUTE_NAME_CHARS:
                 raise ImportError_(
                     source,
                     [],
@@ -186,21 +199,28 @@ def _validate_and_build(
                     note=f"invalid attribute name {name!r} (up to 58 lower-case letters, "
                     "digits and _, not starting with a digit; rename with --map)",
                 )
-        new_attrs = infer_types(con, [c for a, c in by_name.items() if a not in registered])
+        fresh = [c for a, c in by_name.items() if a not in registered]
+        _check_new_attributes(store, source, len(registered), [c.name for c in fresh])
+        new_attrs = infer_types(con, fresh)
         new_attrs = {k.removeprefix("attributes."): v for k, v in new_attrs.items()}
         types = {**registered, **new_attrs}
+        texts = []
         for name, raw in by_name.items():
             t = FIELD_TO_T[types[name]]
             typed_cols.append((f"attr_{name}", raw, t))
             checked.append((raw, Col(t)))
             attr_names.append(name)
+            if t in (T.STRING, T.LIST):
+                texts.append(raw)
+        extra += length_checks(texts, limits.VALUE_CHARS)
     if kind == "events":
         for i, raw in enumerate(opened):
             typed_cols.append((f"p{i}", raw, T.STRING))
             checked.append((raw, Col(T.STRING)))
+        extra += length_checks(opened, limits.VALUE_CHARS)
 
     params = {"date_format": date_format} if date_format else {}
-    _refuse(source, *bad_rows(con, type_checks(checked, date_format), params))
+    _refuse(source, *bad_rows(con, extra + type_checks(checked, date_format), params))
     validated()
     build.create_typed(con, kind, typed_cols, params)
     present = list(known)
@@ -217,6 +237,56 @@ def _validate_and_build(
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         return build.build_customers(con, present, attr_names, now), new_attrs
     return build.build_simple(con, kind, present), new_attrs
+
+
+def _check_open_columns(
+    con: duckdb.DuckDBPyConnection, source: str, kind: str, opened: list[RawColumn]
+) -> None:
+    """The bounds on ``attributes.NAME`` / ``properties.NAME`` columns (limits.py), before
+    anything is done per column: how many, name lengths, properties per event."""
+    if kind == "customers" and len(opened) > limits.ATTRIBUTES_PER_CALL:
+        raise limits.too_many_attributes(source, len(opened))
+    if kind != "events" or not opened:
+        return
+    if len(opened) > limits.PROPERTY_NAMES_PER_CALL:
+        raise limits.too_many_property_names(source, len(opened))
+    for raw in opened:
+        name = raw.name.removeprefix("properties.")
+        if len(name) > limits.PROPERTY_NAME_CHARS:
+            raise limits.property_name_too_long(source, name)
+    scalars = [c.sql for c in opened if not c.is_list]
+    if not scalars:
+        return
+    # One list per row, not one expression per column: linear in the columns.
+    given = f"len(list_filter([{', '.join(scalars)}], lambda x: nullif(x, '') IS NOT NULL))"
+    widest: Any = con.execute(
+        f"SELECT __row, {given} AS n FROM raw ORDER BY n DESC, __row LIMIT 1"  # noqa: S608
+    ).fetchone()
+    if widest is not None and int(widest[1]) > limits.PROPERTIES_PER_EVENT:
+        raise ImportError_(source, [limits.too_many_properties(int(widest[0]), int(widest[1]))], 1)
+
+
+def _check_new_attributes(store: Store, source: str, registered: int, new: list[str]) -> None:
+    """New attributes are columns of ``customers``: a bounded number per call and in
+    all; on PostgreSQL also within the table's column slots (a dropped column keeps its
+    slot, and the table has at most 1,600)."""
+    if not new:
+        return
+    names = [n.removeprefix("attributes.") for n in new]
+    if len(names) > limits.NEW_ATTRIBUTES_PER_CALL:
+        raise limits.too_many_new_attributes(source, names)
+    if registered + len(names) > limits.ATTRIBUTES_TOTAL:
+        raise limits.too_many_attributes_total(source, registered, len(names))
+    slots = store.column_slots("customers")
+    if slots + len(names) > limits.POSTGRES_COLUMN_SLOTS:
+        raise ImportError_(
+            source,
+            [],
+            0,
+            note=f"{len(names)} new attributes would make the customers table "
+            f"{slots + len(names)} column slots, at most {limits.POSTGRES_COLUMN_SLOTS} "
+            "(PostgreSQL keeps the slots of dropped columns: see docs/api.md, Limits)",
+        )
 
 
 _TABLE = {"products": "products", "accounts": "business_accounts", "customers": "customers"}

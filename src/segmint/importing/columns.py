@@ -94,6 +94,14 @@ SPECS: dict[str, dict[str, Col]] = {
     "accounts": {"id": _R, "name": _S, "created_at": _TS},
 }
 KINDS = tuple(SPECS)
+#: Columns holding an id or a reference to one: a string or an integer, never a
+#: boolean, a fraction or a JSON object (``{"id": true}`` must not become customer "true").
+ID_COLUMNS = frozenset({"id", "order_id", "customer_id", "sku", "business_account"})
+_INTEGER_SOURCE = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT",
+                   "USMALLINT", "UINTEGER", "UBIGINT")  # fmt: skip
+#: Checks per validating query: DuckDB's common-subexpression pass is quadratic in the
+#: expressions of one projection (800 checks in one query: 27 s; in chunks of 32: 0.3 s).
+CHECKS_PER_QUERY = 32
 #: Open-ended ``PREFIX.NAME`` columns a kind accepts.
 OPEN_PREFIX = {"customers": "attributes", "events": "properties"}
 
@@ -183,6 +191,12 @@ def typed_expr(raw: RawColumn, t: T, date_format: bool) -> str:
     return iso
 
 
+def _used(sql: str, params: dict[str, Any]) -> dict[str, Any]:
+    # Only the parameters this statement uses: DuckDB refuses unused ones (a bad number
+    # in a file imported with --date-format failed with a binder error).
+    return {k: v for k, v in params.items() if f"${k}" in sql}
+
+
 def bad_rows(
     con: duckdb.DuckDBPyConnection,
     checks: list[tuple[str, str, str, str]],
@@ -190,31 +204,48 @@ def bad_rows(
     limit: int = 20,
 ) -> tuple[list[BadRow], int]:
     """Run ``checks`` (column name, raw SQL, condition that marks a row bad, reason) over
-    ``raw`` in one pass; returns up to ``limit`` bad rows (by row, then column order) and
-    the number of rows with at least one bad value."""
+    ``raw``, :data:`CHECKS_PER_QUERY` at a time (linear in the number of checks);
+    returns up to ``limit`` bad rows (by row, then column order) and the number of rows
+    with at least one bad value."""
     if not checks:
         return [], 0
-    any_bad = " OR ".join(f"coalesce({cond}, FALSE)" for _, _, cond, _ in checks)
-    counts_sql = "SELECT " + ", ".join(
-        [f"count(*) FILTER (WHERE {cond})" for _, _, cond, _ in checks]
-        + [f"count(*) FILTER (WHERE {any_bad})"]
-    )
-    row: Any = con.execute(counts_sql + " FROM raw", params).fetchone()
-    counts, total = row[:-1], int(row[-1])  # total: rows with at least one bad value
-    if not total:
+    counts: list[int] = []
+    for start in range(0, len(checks), CHECKS_PER_QUERY):
+        part = checks[start : start + CHECKS_PER_QUERY]
+        counts_sql = (
+            "SELECT "  # noqa: S608 - generated conditions, values are parameters
+            + ", ".join(f"count(*) FILTER (WHERE {cond})" for _, _, cond, _ in part)
+            + " FROM raw"
+        )
+        row: Any = con.execute(counts_sql, _used(counts_sql, params)).fetchone()
+        counts += [int(n) for n in row]
+    if not any(counts):
         return [], 0
+    # Rows with at least one bad value, over the chunks that found any.
+    bad_chunks = [
+        checks[start : start + CHECKS_PER_QUERY]
+        for start in range(0, len(checks), CHECKS_PER_QUERY)
+        if any(counts[start : start + CHECKS_PER_QUERY])
+    ]
+    unions = " UNION ".join(
+        "SELECT __row FROM raw WHERE "  # noqa: S608
+        + " OR ".join(f"coalesce({cond}, FALSE)" for _, _, cond, _ in part)
+        for part in bad_chunks
+    )
+    total_sql = f"SELECT count(*) FROM ({unions})"  # noqa: S608
+    total_row: Any = con.execute(total_sql, _used(total_sql, params)).fetchone()
+    total = int(total_row[0])
     found: list[tuple[int, int, BadRow]] = []
     for index, ((name, raw, cond, reason), n) in enumerate(zip(checks, counts, strict=True)):
         if not n:
             continue
+        # NUL shown as \0, and a long value cut (the row and column say where it is).
+        shown = f"left(replace(CAST({raw} AS VARCHAR), chr(0), '\\0'), 200)"
         listing = (
-            f"SELECT __row, CAST({raw} AS VARCHAR) FROM raw WHERE {cond} "  # noqa: S608
+            f"SELECT __row, {shown} FROM raw WHERE {cond} "  # noqa: S608
             f"ORDER BY __row LIMIT {int(limit)}"
         )
-        # Only the parameters this column's check uses: DuckDB refuses unused ones (a
-        # bad number in a file imported with --date-format failed with a binder error).
-        used = {k: v for k, v in params.items() if f"${k}" in listing}
-        rows = con.execute(listing, used).fetchall()
+        rows = con.execute(listing, _used(listing, params)).fetchall()
         found += [(int(r), index, BadRow(int(r), name, v, reason)) for r, v in rows]
     found.sort(key=lambda item: (item[0], item[1]))
     return [b for _, _, b in found[:limit]], total
@@ -236,7 +267,46 @@ def type_checks(
         checks.append((raw.name, raw.sql, f"{present} AND ({typed}) IS NULL", reason))
         if col.required:
             checks.append((raw.name, raw.sql, f"NOT ({present})", "required value is missing"))
+        checks.append((raw.name, raw.sql, _has(raw, "strpos({v}, chr(0)) > 0"), _NUL))
     return checks
+
+
+_NUL = "contains a NUL byte (\\0), which no text value may hold"
+
+
+def _has(raw: RawColumn, condition: str) -> str:
+    """SQL: the value (or, for a list, one of its items) meets ``condition``, a template
+    over ``{v}``."""
+    if raw.is_list:
+        inner = condition.format(v="x")
+        return f"coalesce(list_bool_or(list_transform({raw.sql}, lambda x: {inner})), FALSE)"
+    return f"coalesce({condition.format(v=raw.sql)}, FALSE)"
+
+
+def id_checks(columns: list[RawColumn]) -> list[tuple[str, str, str, str]]:
+    """Ids are strings or integers: a JSON boolean, fraction or object, or a typed column
+    of another type, is refused on the rows that have a value."""
+    checks = []
+    for raw in columns:
+        if raw.name not in ID_COLUMNS:
+            continue
+        if raw.json_type is not None:
+            cond = f"{raw.json_type} NOT IN ('VARCHAR', 'BIGINT', 'UBIGINT', 'NULL')"
+            reason = "not an id (an id is a string or an integer)"
+            checks.append((raw.name, raw.sql, cond, reason))
+        elif raw.source_type is not None and not (
+            raw.source_type == "VARCHAR" or raw.source_type.startswith(_INTEGER_SOURCE)
+        ):
+            reason = f"not an id (an id is a string or an integer; the column is {raw.source_type})"
+            checks.append((raw.name, raw.sql, f"{raw.sql} IS NOT NULL", reason))
+    return checks
+
+
+def length_checks(columns: list[RawColumn], limit: int) -> list[tuple[str, str, str, str]]:
+    """Values (or list items) longer than ``limit`` characters."""
+    reason = f"longer than {limit} characters"
+    condition = f"length({{v}}) > {int(limit)}"
+    return [(raw.name, raw.sql, _has(raw, condition), reason) for raw in columns]
 
 
 def infer_types(con: duckdb.DuckDBPyConnection, columns: list[RawColumn]) -> dict[str, FieldType]:

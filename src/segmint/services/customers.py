@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from segmint.errors import ConfigError, NotFoundError
+from segmint.importing.limits import check_records
 from segmint.importing.report import ImportReport
 from segmint.services.ingest import import_and_update
 from segmint.services.membership import UpdateReport
@@ -102,6 +103,7 @@ def ingest(
     or nothing, then update the touched customers' memberships at ``now``."""
     lists = ("tags", "user_groups") if kind == "customers" else ()
     nested = {"customers": "attributes", "events": "properties"}.get(kind)
+    check_records(f"api:{kind}", kind, records)  # before a column per key is built
     table = records_table(records, lists=lists, nested=nested)
     return import_and_update(store, kind, table, now, source=f"api:{kind}", progress=None)
 

@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from segmint.errors import SchemaError, StoreError
+from segmint.errors import SchemaError, StoreError, TimeLimitExceeded
 from segmint.model.profile import Profile
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store import migrations
@@ -115,12 +115,59 @@ class Store(abc.ABC):
         self._tx_depth = 0
         self._lock_depth = 0
         self._schema_checked: tuple[int, float] = (-1, 0.0)  # (latest version, when)
+        #: Monotonic instant past which statements are refused (limit_time), and the
+        #: watchdog's token that interrupts the running one then.
+        self.deadline: float | None = None
+        self._limit_token: int | None = None
+        self._limit_seconds: float | None = None
 
     def __enter__(self) -> Store:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # ---- time limits --------------------------------------------------------------
+
+    def limit_time(self, seconds: float | None) -> None:
+        """Bound the work done through this store from now: after ``seconds`` the running
+        statement is interrupted and every further one (but a rollback) refused with
+        :class:`TimeLimitExceeded`. None lifts the bound."""
+        from segmint.store import time_limit
+
+        if self._limit_token is not None:
+            time_limit.disarm(self._limit_token)
+            self._limit_token = None
+        self._limit_seconds = seconds
+        if seconds is None or seconds == float("inf"):
+            self.deadline = None
+            return
+        self.deadline = time.monotonic() + seconds
+        deadline = self.deadline
+        self._limit_token = time_limit.arm(deadline, lambda: self._on_deadline(deadline))
+
+    def _on_deadline(self, deadline: float) -> None:
+        # Only the limit still in force stops anything: a watchdog call racing a release
+        # (or a later limit) must not interrupt the next borrower's work.
+        if self.deadline == deadline and self._past_deadline():
+            self.interrupt()
+
+    def interrupt(self) -> None:  # noqa: B027 - a store that cannot be interrupted
+        """Stop the statement running now (from another thread)."""
+
+    def _check_time(self, sql: str) -> None:
+        past = self.deadline is not None and time.monotonic() >= self.deadline
+        if past and sql.strip().upper() != "ROLLBACK":
+            raise self._time_error()
+
+    def _time_error(self) -> TimeLimitExceeded:
+        return TimeLimitExceeded(
+            f"error: stopped after its time limit of {self._limit_seconds:g} s; nothing of "
+            "it was written (a smaller request, or a file through segmint import, fits)"
+        )
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline - 0.001
 
     # ---- primitives each store implements -------------------------------------------
 
@@ -277,6 +324,11 @@ class Store(abc.ABC):
             {"t": table},
         )
         return [str(r[0]) for r in rows]
+
+    def column_slots(self, table: str) -> int:
+        """How many of the table's column slots are used (PostgreSQL counts dropped
+        columns too, and allows 1,600)."""
+        return len(self.column_names(table))
 
     def schema_version(self) -> int | None:
         """The applied schema version, or None if this database was never initialised."""

@@ -88,6 +88,7 @@ class DuckDBStore(Store):
         return self._con
 
     def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[Row]]:
+        self._check_time(sql)
         try:
             cursor = self.con.execute(sql, params) if params else self.con.execute(sql)
             if cursor.description is None:
@@ -95,7 +96,13 @@ class DuckDBStore(Store):
             names = [d[0] for d in cursor.description]
             return names, cursor.fetchall()
         except duckdb.Error as error:
+            if self._past_deadline():  # interrupted by limit_time's watchdog
+                raise self._time_error() from None
             raise StoreError(f"error: DuckDB refused a statement: {error}") from None
+
+    def interrupt(self) -> None:
+        if self._con is not None:
+            self._con.interrupt()
 
     def _begin(self) -> None:
         self._run("BEGIN TRANSACTION", {})

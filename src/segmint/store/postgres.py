@@ -76,6 +76,7 @@ class PostgresStore(Store):
         self.url = url
         self.target = safe_target(url)
         self._staged: set[str] = set()
+        self._timeout_ms = 0
         try:
             self._conn: psycopg.Connection[Any] | None = psycopg.connect(
                 url, autocommit=True, connect_timeout=10
@@ -108,6 +109,7 @@ class PostgresStore(Store):
         return StoreError(f"error: PostgreSQL refused a statement: {_first_line(error)}")
 
     def _run(self, sql: str, params: dict[str, Any]) -> tuple[list[str], list[Row]]:
+        self._check_time(sql)
         try:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params or None)
@@ -115,7 +117,26 @@ class PostgresStore(Store):
                     return [], []
                 return [d.name for d in cur.description], cur.fetchall()
         except psycopg.Error as error:
+            canceled = isinstance(error, psycopg.errors.QueryCanceled)
+            if self._past_deadline() or (canceled and self.deadline is not None):
+                raise self._time_error() from None
             raise self._error(error) from None
+
+    def limit_time(self, seconds: float | None) -> None:
+        # The server bounds each statement too (statement_timeout), set only when the
+        # bound changes: a pool lending connections with one limit sets it once each.
+        super().limit_time(seconds)
+        if seconds is None:  # lifted after a request: the next one sets its own
+            return
+        ms = 0 if seconds == float("inf") else max(1, int(seconds * 1000))
+        if ms != self._timeout_ms and self._conn is not None and not self._conn.broken:
+            self._run("SELECT set_config('statement_timeout', %(v)s, false)", {"v": str(ms)})
+            self._timeout_ms = ms
+
+    def interrupt(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            conn.cancel_safe(timeout=5.0)
 
     def _placeholders(self, sql: str) -> str:
         return dollar_to_pyformat(sql)
@@ -190,6 +211,15 @@ class PostgresStore(Store):
     def _in_list(self, column: Fragment, param: str) -> Fragment:
         ident(param)
         return fixed(render("{c} = ANY(${p})", c=column, p=fixed(param)))
+
+    def column_slots(self, table: str) -> int:
+        # A dropped column keeps its slot (attisdropped) until the table is rebuilt.
+        return self._count(
+            "SELECT COUNT(*) FROM pg_attribute WHERE attnum > 0 AND attrelid = "
+            "(SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = current_schema() AND c.relname = $t)",
+            {"t": table},
+        )
 
 
 def _first_line(error: BaseException) -> str:
