@@ -24,9 +24,13 @@ Each benchmark reuses the code of its full-size script, with small sizes:
 
 Every ratio is a relative speed (higher is better: 1.0 means as fast as the baseline),
 measured beside its baseline in the same run so the machine's speed mostly cancels out.
+Timed runs are interleaved with their baseline's and the fastest of each is kept (noise on
+a shared machine only ever adds time); evaluate's ratio is the median of its rounds'.
 A ratio more than ``TOLERANCE`` (15 %) below the recorded one prints a warning naming the
-benchmark. The machine this runs on is usually small and shared: one run's ratio moves by
-several percent; a warning is a reason to look, not a verdict.
+benchmark, if it is behind again when measured a second time (the better of the two
+ratios is kept: one noisy run is not a regression). The machine this runs on is usually
+small and shared: one run's ratio moves by several percent, and by more than 15 % when
+other jobs load it; a warning is a reason to look, not a verdict.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import random
 import shutil
 import socket
@@ -160,6 +165,9 @@ def evaluate(customers: int, seconds: float, rounds: int) -> list[Measured]:
                     result = be.measure(port, payload, seconds, 8)
                     assert result["errors"] == 0, result
                     into.append(result["rps"])
+            # a round's ratio compares two neighbouring measurements: the median of the
+            # rounds' ratios is steadier than the ratio of the medians on a shared machine
+            ratio = statistics.median(s / t for s, t in zip(served, trivial, strict=True))
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -167,7 +175,7 @@ def evaluate(customers: int, seconds: float, rounds: int) -> list[Measured]:
         shutil.rmtree(workdir, ignore_errors=True)
     rps, base = statistics.median(served), statistics.median(trivial)
     what = f"POST /v1/evaluate vs GET /v1/health, req/s ({customers:,} customers, 100 segments)"
-    return [Measured("evaluate", what, rps, base, "req/s", rps / base)]
+    return [Measured("evaluate", what, rps, base, "req/s", ratio)]
 
 
 def synthetic(customers: int, orders: int, events: int, workdir: Path) -> Path:
@@ -225,7 +233,7 @@ def match(db: Path, repeat: int) -> list[Measured]:
                 for index, rule in enumerate(RULES, start=1):
                     expected = {r[0] for r in base_rows if r[index]}
                     assert expected == {r[0] for r in comp_rows if r[index]}, (name, rule)
-            c, b = statistics.median(comp_t), statistics.median(base_t)
+            c, b = min(comp_t), min(base_t)
             out.append(Measured(name, f"{what}: compiled vs hand-written, s", c, b, "s", b / c))
         return out
     finally:
@@ -254,7 +262,7 @@ def refresh(db: Path, repeat: int) -> list[Measured]:
         assert all(got[code] == expected[code] for code in expected), "refresh: sets differ"
     finally:
         store.close()
-    r, b = statistics.median(full_t), statistics.median(base_t)
+    r, b = min(full_t), min(base_t)
     what = "refresh of 20 rule segments from empty vs the hand-written fused query, s"
     return [Measured("refresh", what, r, b, "s", b / r)]
 
@@ -301,7 +309,18 @@ def ingest(db: Path, batch: int, batches: int) -> list[Measured]:
 # ---- the run -------------------------------------------------------------------------------
 
 
-def run(args: argparse.Namespace) -> list[Measured]:
+def step_of(name: str) -> str:
+    """The step that measures a benchmark (``match-20-fused`` is measured by ``match``)."""
+    return name.split("-")[0]
+
+
+def best(first: list[Measured], second: list[Measured]) -> list[Measured]:
+    """Per benchmark, the measurement with the higher ratio (the first's order kept)."""
+    again = {m.name: m for m in second}
+    return [max(m, again.get(m.name, m), key=lambda x: x.ratio) for m in first]
+
+
+def run(args: argparse.Namespace, only: set[str] | None) -> list[Measured]:
     measured: list[Measured] = []
     workdir = Path(tempfile.mkdtemp(prefix="segmint_quick_"))
     try:
@@ -316,7 +335,7 @@ def run(args: argparse.Namespace) -> list[Measured]:
             return synthetic(args.synthetic_customers, args.orders, args.events, workdir)
 
         for name, step in steps:
-            if args.only and name not in args.only:
+            if only and name not in only:
                 continue
             started = time.perf_counter()
             results = step()
@@ -335,12 +354,12 @@ def run(args: argparse.Namespace) -> list[Measured]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=1_000, help="evaluate's store")
-    parser.add_argument("--seconds", type=float, default=3.0, help="per endpoint and round")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--synthetic-customers", type=int, default=20_000)
-    parser.add_argument("--orders", type=int, default=100_000)
-    parser.add_argument("--events", type=int, default=40_000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=2.5, help="per endpoint and round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--synthetic-customers", type=int, default=100_000)
+    parser.add_argument("--orders", type=int, default=500_000)
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=9, help="timed runs of match, refresh")
     parser.add_argument("--batch", type=int, default=1_000, help="orders per ingest batch")
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--only", nargs="*", help="evaluate match refresh ingest")
@@ -350,16 +369,26 @@ def main() -> int:
 
     from bench_match import machine
 
-    measured = run(args)
-    current = {m.name: m.ratio for m in measured}
+    load = os.getloadavg()[0]
+    measured = run(args, set(args.only) if args.only else None)
+    load = max(load, os.getloadavg()[0])
     recorded_file = json.loads(args.baseline.read_text()) if args.baseline.exists() else {}
     recorded = {
         name: float(entry["ratio"]) for name, entry in recorded_file.get("benchmarks", {}).items()
     }
-    verdicts, warnings = compare(recorded, current)
+    verdicts, _ = compare(recorded, {m.name: m.ratio for m in measured})
+    behind = {step_of(v.name) for v in verdicts if v.behind()}
+    if behind and not args.record:
+        # One noisy run is not a regression: what fell behind is measured once more and
+        # its better ratio kept; a warning means behind twice.
+        print(f"behind the recorded ratio: measuring {sorted(behind)} again", file=sys.stderr)
+        measured = best(measured, run(args, behind))
+    verdicts, warnings = compare(recorded, {m.name: m.ratio for m in measured})
     if args.only:  # a partial run warns only about what it measured
         warnings = [w for w in warnings if "not measured" not in w]
-    print(f"\n{dt.date.today()} · {machine()}")
+    if args.record:  # what is recorded now has nothing to be compared with
+        warnings = [w for w in warnings if "no recorded ratio" not in w]
+    print(f"\n{dt.date.today()} · {machine()} · load average up to {load:.1f}")
     if recorded_file:
         print(f"baseline: {recorded_file.get('date')} · {recorded_file.get('machine')}\n")
     print("| benchmark | subject | baseline | ratio | recorded | change |")
@@ -380,17 +409,31 @@ def main() -> int:
         print(warning)
     if not warnings:
         print(f"no benchmark is more than {TOLERANCE:.0%} behind its recorded ratio")
+    cores = os.cpu_count() or 1
+    if load > cores:
+        print(
+            f"note: the load average ({load:.1f}) exceeds the {cores} cores: other jobs share "
+            "the machine and the ratios scatter more than usual; rerun when it is quiet"
+        )
     if args.record:
         data = {
             "date": dt.date.today().isoformat(),
             "machine": machine(),
+            "load_average": round(load, 1),
             "note": (
-                "bench/quick.py's figures (./dev bench --quick); ratios are relative speeds "
-                "against the baseline measured beside each benchmark in the same run "
-                "(higher is better). A shared 2-core machine: a run's ratios move by "
-                "several percent."
+                "bench/quick.py's figures (./dev bench --quick) at its default scale; "
+                "ratios are relative speeds against the baseline measured beside each "
+                "benchmark in the same run (higher is better). A shared 2-core machine, "
+                "loaded by other jobs: a run's ratios move by several percent, more under load."
             ),
             "tolerance": TOLERANCE,
+            "scale": {
+                "evaluate_customers": args.customers,
+                "synthetic": [args.synthetic_customers, args.orders, args.events],
+                "ingest_batches": [args.batch, args.batches],
+                "repeat": args.repeat,
+                "evaluate_rounds": [args.rounds, args.seconds],
+            },
             "benchmarks": {
                 m.name: {
                     "what": m.what,

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 
-from quick import compare
+from quick import Measured, best, compare, step_of
 
 
 def test_a_ratio_more_than_15_percent_behind_is_named() -> None:
@@ -36,3 +36,15 @@ def test_benchmarks_on_one_side_only() -> None:
         "WARNING: new: no recorded ratio (run with --record)",
         "WARNING: old: recorded but not measured in this run",
     ]
+
+
+def test_a_second_measurement_keeps_the_better_ratio() -> None:
+    first = [
+        Measured("evaluate", "", 400.0, 1000.0, "req/s", 0.40),
+        Measured("match", "", 0.012, 0.010, "s", 0.83),
+    ]
+    again = [Measured("evaluate", "", 480.0, 1000.0, "req/s", 0.48)]
+    kept = best(first, again)
+    assert [(m.name, m.ratio) for m in kept] == [("evaluate", 0.48), ("match", 0.83)]
+    assert best(again, first)[0].ratio == 0.48  # a worse second run changes nothing
+    assert step_of("match-20-fused") == "match" and step_of("ingest") == "ingest"
