@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
@@ -29,6 +30,11 @@ BODY_TIMEOUT_SECONDS = 30.0
 #: this time (their bodies go to a temporary file before a store is taken).
 UPLOAD_MAX_BYTES = 4 * 1024**3
 UPLOAD_TIMEOUT_SECONDS = 3600.0
+
+
+#: An ``X-Request-Id`` a client (or its proxy) sends is kept when it looks like an id.
+_GOOD_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_REQUEST_ID = problems.REQUEST_ID_HEADER.lower().encode()
 
 
 def is_upload(path: str) -> bool:
@@ -84,10 +90,12 @@ class BodyLimit:
                 try:
                     declared = int(value)
                 except ValueError:
-                    await _send_error(send, 400, "MalformedRequest", "bad Content-Length")
+                    await _send_error(scope, send, 400, "MalformedRequest", "bad Content-Length")
                     return
                 if declared > max_bytes:
-                    await _send_error(send, 413, "PayloadTooLarge", self._too_large(max_bytes))
+                    await _send_error(
+                        scope, send, 413, "PayloadTooLarge", self._too_large(max_bytes)
+                    )
                     return
         received = 0
         done = False
@@ -118,6 +126,43 @@ class BodyLimit:
         return f"the body is larger than {max_bytes} bytes"
 
 
+class RequestId:
+    """Give every HTTP request an id: the client's ``X-Request-Id`` if it sent a well-formed
+    one (a proxy's id then names the request in both logs), else 16 random hex digits. It
+    is ``request.state.request_id``, the ``X-Request-Id`` header of the response, and in
+    every error body; the log lines of an error carry it (api/problems.py)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = (
+            next(
+                (
+                    value.decode()
+                    for name, value in scope.get("headers", [])
+                    if name == _REQUEST_ID and _GOOD_REQUEST_ID.fullmatch(value)
+                ),
+                None,
+            )
+            or problems.new_request_id()
+        )
+        scope.setdefault("state", {})["request_id"] = rid
+        header = (_REQUEST_ID, rid.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if all(name.lower() != _REQUEST_ID for name, _ in headers):
+                    message = {**message, "headers": [*headers, header]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 class InvalidateAfterPageWrites:
     """The admin pages change segments and levers through the services directly: after
     any of their non-GET requests, drop the evaluate caches and the compiled lever
@@ -142,8 +187,9 @@ class InvalidateAfterPageWrites:
             self.state.targeting.invalidate()
 
 
-async def _send_error(send: Send, status: int, type_: str, message: str) -> None:
-    body = json.dumps(problems.error_body(type_, message)).encode()
+async def _send_error(scope: Scope, send: Send, status: int, type_: str, message: str) -> None:
+    rid = scope.get("state", {}).get("request_id")
+    body = json.dumps(problems.error_body(type_, message, None, rid)).encode()
     await send(
         {
             "type": "http.response.start",
@@ -241,6 +287,7 @@ def create_app(
         timeout=body_timeout,
         upload_max_bytes=upload_max_bytes,
     )
+    app.add_middleware(RequestId)  # outermost: every answer below carries the id
     return app
 
 

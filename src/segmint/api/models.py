@@ -43,6 +43,7 @@ class ErrorDetail(BaseModel):
     type: str
     message: str
     details: Any = None
+    request_id: str | None = None  # also the X-Request-Id header; names the log lines
 
 
 class ErrorBody(BaseModel):

@@ -12,6 +12,7 @@ import click
 
 from segmint.cli.main import AppContext, pass_app
 from segmint.cli.output import format_option, render_rows, resolve_format
+from segmint.csv_safe import csv_row
 from segmint.services import codes as service
 
 
@@ -75,7 +76,7 @@ def generate_command(
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["code", "promotion", "uses", "customer_id"])
     for code, limit, customer in made:
-        writer.writerow([code, promotion, "" if limit is None else limit, customer or ""])
+        writer.writerow(csv_row([code, promotion, limit, customer]))
     if output is None:
         click.echo(buffer.getvalue(), nl=False)
     else:

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
+from segmint.csv_safe import csv_cell, csv_row
+
 FORMATS = ("table", "json", "csv")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +65,15 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _csv_cell(value: Any) -> str:
+    """A cell of ``--format csv``: numbers as numbers, text a spreadsheet would run as a
+    formula quoted (segmint/csv_safe.py)."""
+    plain = to_jsonable(value)
+    if isinstance(plain, (int, float)) and not isinstance(plain, bool):
+        return csv_cell(plain)
+    return csv_cell(_cell(value))
+
+
 def render_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str) -> str:
     """A listing of rows in the chosen format."""
     materialized = [list(r) for r in rows]
@@ -71,8 +82,8 @@ def render_rows(columns: Sequence[str], rows: Iterable[Sequence[Any]], fmt: str)
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(columns)
-        writer.writerows([_cell(v) for v in r] for r in materialized)
+        writer.writerow(csv_row(columns))
+        writer.writerows([_csv_cell(v) for v in r] for r in materialized)
         return buf.getvalue().rstrip("\n")
     cells = [[_cell(v) for v in r] for r in materialized]
     widths = [len(c) for c in columns]

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
+from segmint.csv_safe import csv_row
 from segmint.errors import NotFoundError, SegmintError
 from segmint.services import codes as code_service
 from segmint.services import levers as service
@@ -226,13 +227,6 @@ def generate_codes(
     return redirect(PAGES.url(code) + "#codes", f"{len(made)} {noun} generated{to}")
 
 
-def csv_cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run: text starting with = + - @ (or a tab or a
-    carriage return) is prefixed with a quote."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/promotions/{code}/codes.csv")
 def codes_csv(request: Request, code: str, store: StoreDep, now: NowDep) -> Response:
     """Every code of the promotion with its uses: code, uses (its own limit; empty: none),
@@ -249,15 +243,8 @@ def codes_csv(request: Request, code: str, store: StoreDep, now: NowDep) -> Resp
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(["code", "uses", "used", "customer_id", "listed"])
     for c in codes:
-        writer.writerow(
-            [
-                csv_cell(c.code),
-                csv_cell(c.uses),
-                csv_cell(c.used),
-                csv_cell(c.customer_id),
-                "true" if c.listed else "false",
-            ]
-        )
+        listed = "true" if c.listed else "false"
+        writer.writerow(csv_row([c.code, c.uses, c.used, c.customer_id, listed]))
     name = f"{code}-codes.csv"
     return Response(
         out.getvalue(),
