@@ -123,3 +123,15 @@ def test_database_text_and_bugs_stay_in_the_log(
     assert page_bug.headers["content-type"].startswith("text/html")
     assert health.status_code == 401
     assert health.json()["error"]["request_id"] == health.headers["X-Request-Id"]
+
+
+def test_a_request_past_its_time_limit_is_a_503_to_retry() -> None:
+    from segmint.api.problems import problem_for
+    from segmint.errors import TimeLimitExceeded
+
+    status, body, headers = problem_for(TimeLimitExceeded("stopped after its time limit of 60 s"))
+    assert (status, body["error"]["type"], headers) == (
+        503,
+        "TimeLimitExceeded",
+        {"Retry-After": "5"},
+    )
