@@ -481,14 +481,18 @@ def rule_warnings(store: Store, text: str) -> list[RuleWarning]:
 def _comparisons(
     rule: ast.Rule, scope: str | None
 ) -> Iterator[tuple[str | None, ast.Rule, ast.Path, list[ast.Literal]]]:
-    """Each equality-like test of a field with string literals, with its scope."""
+    """Each positive equality-like test of a field with string literals, with its scope.
+
+    Negated tests (``!=``, ``NOT IN``, ``NOT …``) are left out: excluding a value the data
+    does not have yet is deliberate (a purchase segment's ``status NOT IN ('cancelled',
+    …)``), and always true, so it cannot empty a segment."""
     match rule:
         case ast.And(items) | ast.Or(items):
             for item in items:
                 yield from _comparisons(item, scope)
-        case ast.Not(operand):
-            yield from _comparisons(operand, scope)
-        case ast.Compare(op, left, right) if op in ("=", "!="):
+        case ast.Not(_operand):
+            pass
+        case ast.Compare("=", left, right):
             if isinstance(left, ast.Path) and isinstance(right, ast.Literal):
                 yield scope, rule, left, [right]
             elif isinstance(right, ast.Path) and isinstance(left, ast.Literal):
@@ -500,11 +504,11 @@ def _comparisons(
             for side in (left, right):
                 if isinstance(side, ast.Aggregate) and side.where is not None:
                     yield from _comparisons(side.where, side.collection_name)
-        case ast.InList(value, items) if isinstance(value, ast.Path):
+        case ast.InList(value, items, negated=False) if isinstance(value, ast.Path):
             yield scope, rule, value, list(items)
-        case ast.TextMatch("CONTAINS", value, pattern) if isinstance(value, ast.Path) and (
-            isinstance(pattern, ast.Literal)
-        ):
+        case ast.TextMatch("CONTAINS", value, pattern, negated=False) if isinstance(
+            value, ast.Path
+        ) and isinstance(pattern, ast.Literal):
             yield scope, rule, value, [pattern]  # a list's element (rule_warnings checks)
         case ast.InSegment(code):
             if scope is None:
