@@ -281,3 +281,49 @@ def test_placement_seen_as_a_member_and_as_anonymous(page: object, tmp_path: Pat
     rejected = answer.locator("table.rejected tr[data-item=vip-news]")
     expect(rejected.locator(".reason")).to_have_text("login_required")
     page.screenshot(path=str(tmp_path / "see-as-anonymous.png"), full_page=True)
+
+
+def test_small_things_at_phone_width(browser: object, base_url: str) -> None:
+    """Issue 18, point 6: at 390 px no page is wider than the screen; Preview works
+    before a code is typed; a bad code on Save is an inline message (no browser
+    tooltip: the form is not validated by the browser); the favicon; /docs offline."""
+    from playwright.sync_api import Browser, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(base_url=base_url, viewport={"width": 390, "height": 844})
+    context.set_default_timeout(10_000)
+    # nothing leaves this machine: a request to any other host fails the test
+    outside: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(base_url)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    page = context.new_page()
+    try:
+        _log_in(page)
+        page.goto("/segments/new")
+        page.locator("textarea[name=rule_text]").fill("city = 'Lyon' AND total_spent >= 300")
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#preview .preview-result")).to_contain_text(
+            "3 customers would be members"
+        )
+        page.locator("input[name=code]").fill("Bad Code!")
+        page.locator("input[name=name]").fill("Bad")
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".field-error").first).to_contain_text("is not a valid code")
+        for path in ("/segments", "/segments/new", "/customers/c05", "/admin"):
+            page.goto(path)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)
+        icon = page.request.get("/favicon.ico")
+        assert icon.ok and icon.headers["content-type"] == "image/svg+xml"
+        page.goto("/docs")
+        # the OpenAPI document is built on first ask (seconds on a loaded machine)
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("segmint", timeout=90_000)
+        assert outside == []
+    finally:
+        context.close()

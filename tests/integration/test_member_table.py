@@ -1,7 +1,8 @@
 """Members you can read, on both stores: the member table's figures (hand-computed),
 natural id order, sorting, search, and the one CSV the admin page downloads, the CLI
 prints and the API exports; the segment list's search, filters, share, "used by" and
-duplicate; warnings in the builder; the customer page's money, orders, events and why."""
+duplicate; warnings in the builder; the customer page's money, orders, events and why;
+and the small things: preview before a code, an inline code error, favicon, offline /docs."""
 
 from __future__ import annotations
 
@@ -210,3 +211,31 @@ def test_customer_page_money_orders_events_and_why(client: TestClient) -> None:
     events = client.get("/customers/c1").text
     found = re.search(r"<h2>Recent events</h2>(.*?)</table>", events, re.S)
     assert found and "product_view" in found.group(1) and "A-1" in found.group(1)
+
+
+# ---- small things users hit (point 6) -------------------------------------------------------
+
+
+def test_preview_without_a_code_and_inline_error_for_a_bad_one(client: TestClient) -> None:
+    csrf = log_in(client, page="/segments")
+    form = {"csrf_token": csrf, "kind": "rule", "rule_text": "city = 'Lyon'"}
+    preview = client.post("/segments/preview", data=form)
+    assert preview.status_code == 200
+    assert "<strong>3</strong> customers would be members" in preview.text
+    builder = client.get("/segments/new").text
+    assert '<form class="builder" novalidate' in builder  # no browser tooltip
+    bad = client.post("/segments/new", data={**form, "code": "Bad Code!", "name": "Bad"})
+    assert bad.status_code == 400
+    found = re.search(r'<span class="field-error">([^<]*)</span>', bad.text)
+    assert found and "is not a valid code" in found.group(1).replace("&#39;", "'")
+
+
+def test_favicon_and_offline_docs(client: TestClient) -> None:
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml"
+    assert '<link rel="icon" href="/static/favicon.svg"' in client.get("/login").text
+    docs = client.get("/docs").text
+    assert "/docs/assets/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+    script = client.get("/docs/assets/swagger-ui-bundle.js")
+    assert script.status_code == 200 and "SwaggerUIBundle" in script.text
+    assert client.get("/docs/assets/index.html").status_code == 404

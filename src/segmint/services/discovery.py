@@ -38,6 +38,7 @@ from segmint.rules.schema import (
     FieldType,
     Schema,
 )
+from segmint.rules.text import lower as rule_lower
 from segmint.store.base import ATTR_PREFIX, Store
 from segmint.store.sqltext import fixed, ident, render
 
@@ -370,8 +371,9 @@ def _load(store: Store, name: str, source: _Source) -> _Entry:
         for row in rows
     ]
     values.sort(key=lambda v: (-v.count, _text(v.value)))
-    keys = sorted((_text(v.value).lower(), i) for i, v in enumerate(values))
-    label_keys = sorted((v.label.lower(), i) for i, v in enumerate(values) if v.label)
+    # lower-cased as rules compare strings (rules/text.py: the databases' simple mapping)
+    keys = sorted((rule_lower(_text(v.value)), i) for i, v in enumerate(values))
+    label_keys = sorted((rule_lower(v.label), i) for i, v in enumerate(values) if v.label)
     exact = frozenset(key for key, _ in keys)
     entry = _Entry(values, keys, label_keys, exact, source.tables, now)
     with _CACHE.lock:
@@ -430,7 +432,7 @@ def values(store: Store, name: str, *, prefix: str = "", limit: int = DEFAULT_LI
     store.require_schema()
     source = _source(store.rule_schema(), name)
     entry = _load(store, name, source)
-    wanted = prefix.lower()
+    wanted = rule_lower(prefix)
     if not wanted:
         chosen = entry.by_count[:limit]
         matched = len(entry.by_count)
@@ -472,7 +474,7 @@ def rule_warnings(store: Store, text: str) -> list[RuleWarning]:
             continue  # CONTAINS on a string is a substring test: any value may hold it
         entry = _load(store, name, source)
         for literal in literals:
-            if not isinstance(literal.value, str) or literal.value.lower() in entry.exact:
+            if not isinstance(literal.value, str) or rule_lower(literal.value) in entry.exact:
                 continue
             found.append(_warning(text, scope, path, literal, node, entry))
     return found
@@ -556,7 +558,7 @@ def _warning(
 
 def _closest(value: str, entry: _Entry) -> str | None:
     """The value closest to ``value`` (difflib, on lower-cased text as rules compare)."""
-    lower = value.lower()
+    lower = rule_lower(value)
     keys = entry.keys
     if len(keys) > _CLOSE_CANDIDATES and lower:
         keys = [keys[i] for i in range(len(keys)) if keys[i][0][:1] == lower[:1]]

@@ -18,6 +18,7 @@ from segmint.services import discovery, member_table
 from segmint.services import levers as levers_service
 from segmint.services import segments as segments_service
 from segmint.services.rules import check_rule
+from segmint.store.base import Store
 from segmint.store.segments import SegmentRecord
 from segmint.web._chart import chart
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
@@ -229,7 +230,7 @@ def preview(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Re
     editing = form.get("editing") or None
     try:
         base = segments_service.get_segment(store, editing).definition if editing else None
-        definition = definition_from_form(form, base)
+        definition = definition_from_form(_draft(store, form) if base is None else form, base)
         if definition.kind is SegmentKind.MANUAL and base is None:
             result = None
         else:
@@ -245,6 +246,25 @@ def preview(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Re
         editing=editing,
         listed=DIFF_LISTED,
     )
+
+
+#: The code and name a preview uses while the builder's are still empty.
+DRAFT_CODE = "draft"
+
+
+def _draft(store: Store, form: Form) -> Form:
+    """The form with a placeholder code and name where none is typed yet: a preview
+    shows who would be members before the segment has a code (nothing is saved). The
+    placeholder is a code no segment has, so the preview compares with nothing."""
+    fields = dict(form.fields)
+    if not fields.get("code", "").strip():
+        candidates = (DRAFT_CODE + ("" if n == 1 else f"-{n}") for n in range(1, 1000))
+        fields["code"] = next(
+            c for c in candidates if segments_service.find_segment(store, c) is None
+        )
+    if not fields.get("name", "").strip():
+        fields["name"] = fields["code"]
+    return Form(fields, form.files)
 
 
 @router.post("/segments/new")
