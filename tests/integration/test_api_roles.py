@@ -104,6 +104,11 @@ def _call(method: str, path: str) -> tuple[str, Any, int]:
         ("GET", "/v1/values"): ("/v1/values?field=country", None, 200),
         ("GET", "/v1/attributes"): ("/v1/attributes", None, 200),
         ("DELETE", "/v1/attributes/{name}"): ("/v1/attributes/nosuch", None, 404),
+        ("GET", "/v1/segments/{code}/members/export"): (
+            "/v1/segments/base/members/export",
+            None,
+            200,
+        ),
         # file imports: the body is the file (bytes)
         ("POST", "/v1/customers/import"): ("/v1/customers/import?source=c.csv", b"id\nc9\n", 200),
         ("POST", "/v1/orders/import"): (

@@ -130,6 +130,18 @@ def test_commands_go_through_the_server(
     # More of the README's commands, from this process.
     code, out, _ = cli_run(db, "segments", "members", "big", "--format", "json", env=env)
     assert (code, out.strip()) == (0, '{"count": 1, "customers": ["c1"]}')
+    # issue 18 through the server: the readable members CSV, fields, values, warnings
+    code, out, _ = cli_run(db, "segments", "members", "big", "--format", "csv", env=env)
+    assert code == 0 and out.splitlines()[1].startswith("c1,,,2,150.00,,2024-04-02T00:00:00Z,")
+    code, out, _ = cli_run(db, "values", "orders.status", "--format", "json", env=env)
+    assert code == 0 and '"values": [{"value": "completed", "count": 2, "label": null}]' in out
+    code, out, _ = cli_run(db, "fields", "--scope", "derived", "--format", "csv", env=env)
+    assert code == 0 and "total_spent,number,derived,False,False," in out
+    code, out, _ = cli_run(db, "rules", "check", "EXISTS(orders WHERE status = 'paid')", env=env)
+    assert code == 0 and out.splitlines() == [
+        "ok (materializable)",
+        "warning: no order has status 'paid' at 1:30",
+    ]
     code, out, _ = cli_run(
         db, "match", "orders_count >= 1", "--engine", "python", "--format", "table", env=env
     )

@@ -69,6 +69,7 @@ ACCESS: dict[tuple[str, str], frozenset[str]] = {
     # value discovery: the fields a rule reads and the values the data holds
     ("GET", "/v1/schema"): MARKETER,
     ("GET", "/v1/values"): MARKETER,
+    ("GET", "/v1/segments/{code}/members/export"): MARKETER,
     ("POST", "/v1/rules/match"): MARKETER,
     ("POST", "/v1/explain"): MARKETER,
     # targeting

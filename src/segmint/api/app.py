@@ -258,6 +258,7 @@ def create_app(
         version="1",
         summary="Customer segmentation and targeting: segments, ingestion, real-time evaluate.",
         lifespan=lifespan,
+        docs_url=None,  # served from the package, not a CDN: api/docs_offline.py
     )
     app.state.segmint = state
     problems.install(app)
@@ -277,6 +278,9 @@ def create_app(
     app.include_router(levers_router)
     app.include_router(checkout_router)
     app.include_router(discovery_router)
+    from segmint.api import docs_offline
+
+    docs_offline.install(app)
     from segmint.web import routes as web_routes
 
     app.include_router(web_routes.router)

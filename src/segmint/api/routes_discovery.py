@@ -1,18 +1,20 @@
 """Value discovery: ``GET /v1/schema`` (every field a rule may read) and ``GET
 /v1/values`` (the distinct values of one field, with counts) — what autocomplete and a
-condition builder pick from. services/discovery.py answers both; roles in api/access.py."""
+condition builder pick from (services/discovery.py) — and a segment's members as the
+readable table, ``GET /v1/segments/{code}/members/export`` (services/member_table.py).
+Roles in api/access.py."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, Field
 
 from segmint.api import models as m
 from segmint.api.deps import authorize, get_now, get_store
-from segmint.services import discovery
+from segmint.services import discovery, member_table
 from segmint.store.base import Store
 
 StoreDep = Annotated[Store, Depends(get_store)]
@@ -81,3 +83,63 @@ def values(
     an account's name matches too), most frequent first, with how many customers have
     each. Cached, and refreshed by an import of the table it reads."""
     return discovery.values(store, field, prefix=prefix, limit=limit).to_dict()
+
+
+# ---- a segment's members as a table -----------------------------------------------------
+
+
+class MemberRowOut(BaseModel):
+    customer_id: str
+    name: str
+    email: str | None
+    orders: int = Field(description="successful orders")
+    total_spent: str = Field(description="exact decimal text")
+    currency: str | None = Field(description="of the orders, when they are all in one")
+    last_order_at: dt.datetime | None
+    member_since: dt.datetime
+    why: str = Field(description="matches the rule, or added by hand")
+
+
+class MembersExportOut(BaseModel):
+    code: str
+    count: int
+    rows: list[MemberRowOut]
+
+
+SortQuery = Annotated[
+    str,
+    Query(
+        max_length=40,
+        description=f"one of {', '.join(member_table.SORTABLE)}; a leading - sorts descending",
+    ),
+]
+
+
+@router.get(
+    "/segments/{code}/members/export",
+    response_model=MembersExportOut,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "the rows (JSON, or CSV)"},
+        404: {"model": m.ErrorBody, "description": "no such segment"},
+    },
+)
+def export_members(
+    code: Annotated[str, Path(max_length=200)],
+    store: StoreDep,
+    fmt: Annotated[str, Query(alias="format", pattern="^(csv|json)$")] = "csv",
+    sort: SortQuery = "customer_id",
+    q: Annotated[str, Query(max_length=200, description="id, name or e-mail contains")] = "",
+) -> Any:
+    """Every member with name, e-mail, orders, total spent, last order, member since and
+    why, ids in natural order (c2 before c10) unless ``sort`` says otherwise: CSV (the
+    admin page's download, ``segmint segments members --format csv``) or JSON."""
+    rows = member_table.member_rows(store, code, sort=sort, q=q)
+    if fmt == "csv":
+        return Response(member_table.to_csv(rows), media_type="text/csv; charset=utf-8")
+    return {
+        "code": code,
+        "count": len(rows),
+        "rows": [
+            {**r.__dict__, "total_spent": member_table.money_text(r.total_spent)} for r in rows
+        ],
+    }

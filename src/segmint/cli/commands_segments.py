@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 
@@ -20,6 +21,7 @@ from segmint.cli.output import dumps, format_option, render_rows, resolve_format
 from segmint.clock import parse_instant
 from segmint.errors import ConfigError
 from segmint.model.segment import PurchaseRequirements, SegmentDefinition, SegmentKind
+from segmint.services import member_table
 from segmint.services import segments as service
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -374,9 +376,18 @@ def refresh_command(app: AppContext, codes: tuple[str, ...], all_: bool) -> None
 @format_option()
 @pass_app
 def members_command(app: AppContext, code: str, at: str | None, fmt: str | None) -> None:
-    """Member ids of CODE, sorted; JSON is {"count": N, "customers": [ids]}."""
+    """Member ids of CODE, sorted; JSON is {"count": N, "customers": [ids]}. CSV (without
+    --at) is the readable table: id, name, e-mail, orders, total spent, currency, last
+    order, member since and why, ids in natural order — the admin page's download."""
     instant = parse_instant(at, what="--at") if at else None
     server = app.server()
+    if resolve_format(fmt) == "csv" and instant is None:
+        if server is not None:
+            text = server.get_text(f"/v1/segments/{quote(code, safe='')}/members/export")
+        else:
+            text = member_table.to_csv(member_table.member_rows(app.store(), code))
+        click.echo(text, nl=False)
+        return
     if server is not None:
         ids = remote.members(server, code, instant)
     else:

@@ -155,9 +155,10 @@ class Server:
         params: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         file: IO[bytes] | None = None,
         headers: Mapping[str, str] | None = None,
+        as_text: bool = False,
     ) -> Any:
-        """The JSON answer of one request; a refusal raises :class:`RemoteError` with the
-        message the command would have printed locally."""
+        """The JSON answer of one request (``as_text``: its body as text); a refusal raises
+        :class:`RemoteError` with the message the command would have printed locally."""
         target = path
         if params:
             items = params.items() if isinstance(params, Mapping) else params
@@ -195,10 +196,16 @@ class Server:
             message, code = _message(response.status, payload)
             body = payload.get("error") if isinstance(payload, Mapping) else None
             raise RemoteError(message, code, response.status, body)
+        if as_text:
+            return raw.decode("utf-8")
         return payload
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params=params)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        """A GET whose answer is text (a CSV export), not JSON."""
+        return str(self.request("GET", path, params=params, as_text=True))
 
     def post(self, path: str, body: Any = None) -> Any:
         return self.request("POST", path, body=body)

@@ -38,6 +38,7 @@ from segmint.rules.schema import (
     FieldType,
     Schema,
 )
+from segmint.rules.text import lower as rule_lower
 from segmint.store.base import ATTR_PREFIX, Store
 from segmint.store.sqltext import fixed, ident, render
 
@@ -370,8 +371,9 @@ def _load(store: Store, name: str, source: _Source) -> _Entry:
         for row in rows
     ]
     values.sort(key=lambda v: (-v.count, _text(v.value)))
-    keys = sorted((_text(v.value).lower(), i) for i, v in enumerate(values))
-    label_keys = sorted((v.label.lower(), i) for i, v in enumerate(values) if v.label)
+    # lower-cased as rules compare strings (rules/text.py: the databases' simple mapping)
+    keys = sorted((rule_lower(_text(v.value)), i) for i, v in enumerate(values))
+    label_keys = sorted((rule_lower(v.label), i) for i, v in enumerate(values) if v.label)
     exact = frozenset(key for key, _ in keys)
     entry = _Entry(values, keys, label_keys, exact, source.tables, now)
     with _CACHE.lock:
@@ -430,7 +432,7 @@ def values(store: Store, name: str, *, prefix: str = "", limit: int = DEFAULT_LI
     store.require_schema()
     source = _source(store.rule_schema(), name)
     entry = _load(store, name, source)
-    wanted = prefix.lower()
+    wanted = rule_lower(prefix)
     if not wanted:
         chosen = entry.by_count[:limit]
         matched = len(entry.by_count)
@@ -472,7 +474,7 @@ def rule_warnings(store: Store, text: str) -> list[RuleWarning]:
             continue  # CONTAINS on a string is a substring test: any value may hold it
         entry = _load(store, name, source)
         for literal in literals:
-            if not isinstance(literal.value, str) or literal.value.lower() in entry.exact:
+            if not isinstance(literal.value, str) or rule_lower(literal.value) in entry.exact:
                 continue
             found.append(_warning(text, scope, path, literal, node, entry))
     return found
@@ -481,14 +483,18 @@ def rule_warnings(store: Store, text: str) -> list[RuleWarning]:
 def _comparisons(
     rule: ast.Rule, scope: str | None
 ) -> Iterator[tuple[str | None, ast.Rule, ast.Path, list[ast.Literal]]]:
-    """Each equality-like test of a field with string literals, with its scope."""
+    """Each positive equality-like test of a field with string literals, with its scope.
+
+    Negated tests (``!=``, ``NOT IN``, ``NOT …``) are left out: excluding a value the data
+    does not have yet is deliberate (a purchase segment's ``status NOT IN ('cancelled',
+    …)``), and always true, so it cannot empty a segment."""
     match rule:
         case ast.And(items) | ast.Or(items):
             for item in items:
                 yield from _comparisons(item, scope)
-        case ast.Not(operand):
-            yield from _comparisons(operand, scope)
-        case ast.Compare(op, left, right) if op in ("=", "!="):
+        case ast.Not(_operand):
+            pass
+        case ast.Compare("=", left, right):
             if isinstance(left, ast.Path) and isinstance(right, ast.Literal):
                 yield scope, rule, left, [right]
             elif isinstance(right, ast.Path) and isinstance(left, ast.Literal):
@@ -500,11 +506,11 @@ def _comparisons(
             for side in (left, right):
                 if isinstance(side, ast.Aggregate) and side.where is not None:
                     yield from _comparisons(side.where, side.collection_name)
-        case ast.InList(value, items) if isinstance(value, ast.Path):
+        case ast.InList(value, items, negated=False) if isinstance(value, ast.Path):
             yield scope, rule, value, list(items)
-        case ast.TextMatch("CONTAINS", value, pattern) if isinstance(value, ast.Path) and (
-            isinstance(pattern, ast.Literal)
-        ):
+        case ast.TextMatch("CONTAINS", value, pattern, negated=False) if isinstance(
+            value, ast.Path
+        ) and isinstance(pattern, ast.Literal):
             yield scope, rule, value, [pattern]  # a list's element (rule_warnings checks)
         case ast.InSegment(code):
             if scope is None:
@@ -552,7 +558,7 @@ def _warning(
 
 def _closest(value: str, entry: _Entry) -> str | None:
     """The value closest to ``value`` (difflib, on lower-cased text as rules compare)."""
-    lower = value.lower()
+    lower = rule_lower(value)
     keys = entry.keys
     if len(keys) > _CLOSE_CANDIDATES and lower:
         keys = [keys[i] for i in range(len(keys)) if keys[i][0][:1] == lower[:1]]

@@ -496,3 +496,26 @@ def levers_reading_segment(store: Store, code: str, group: str) -> list[str]:
             ):
                 found.append(where)
     return found
+
+
+def levers_by_segment(store: Store, groups: Mapping[str, str]) -> dict[str, list[str]]:
+    """:func:`levers_reading_segment` for many segments at once (code -> its user group):
+    each lever's rules are parsed once (the segment list shows every segment's readers)."""
+    found: dict[str, list[str]] = {code: [] for code in groups}
+    by_group: dict[str, list[str]] = {}
+    for code, group in groups.items():
+        by_group.setdefault(group.lower(), []).append(code)
+    for lever in _parse_rows(store, LeverRepository(store).all()):
+        for where, text in request_rules(lever):
+            try:
+                rule = parse(text)
+            except RuleError:
+                continue
+            readers = set(referenced_segments(rule)) & found.keys()
+            observed = observed_groups(rule)
+            if observed is not None:
+                for g in observed:
+                    readers.update(by_group.get(g.lower(), ()))
+            for code in sorted(readers):
+                found[code].append(where)
+    return found

@@ -4,17 +4,21 @@ segment's page (members, chart), the edit review, delete, and manual bulk add/re
 from __future__ import annotations
 
 import datetime as dt
+import re
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from segmint.errors import NotFoundError, RuleError, SegmintError
 from segmint.model.segment import SegmentKind
+from segmint.services import discovery, member_table
 from segmint.services import levers as levers_service
 from segmint.services import segments as segments_service
 from segmint.services.rules import check_rule
+from segmint.store.base import Store
 from segmint.store.segments import SegmentRecord
 from segmint.web._chart import chart
 from segmint.web._deps import FormDep, NowDep, StoreDep, guard
@@ -28,6 +32,7 @@ from segmint.web._forms import (
 )
 from segmint.web._session import WebSession
 from segmint.web._templates import (
+    SECURITY_HEADERS,
     instant,
     not_found,
     plural,
@@ -67,26 +72,79 @@ def _freshness(record: SegmentRecord, last: dict[str, dt.datetime]) -> str:
     return f"exact — updated at {instant(_last_change(record, last))}"
 
 
+#: The segment list's sort keys (``-`` before one: descending).
+LIST_SORTS = ("code", "name", "kind", "members", "share", "last_change", "status")
+
+
 @router.get("/segments")
-def segment_list(request: Request, store: StoreDep, now: NowDep) -> Response:
+def segment_list(
+    request: Request,
+    store: StoreDep,
+    now: NowDep,
+    q: str = "",
+    kind: str = "",
+    status: str = "",
+    sort: str = "code",
+) -> Response:
     session = guard(request, store, now)
     if isinstance(session, Response):
         return session
     summaries = segments_service.list_segments(store, now)
     last = segments_service.last_changes(store)
-    rows = [
+    customers = member_table.customer_count(store)
+    readers = levers_service.levers_by_segment(
+        store, {s.record.code: s.record.definition.group for s in summaries}
+    )
+    every = [
         {
             "code": s.record.code,
             "name": s.record.definition.name,
             "kind": s.record.definition.kind.value,
             "members": s.members if s.record.definition.kind.materialized else None,
+            "share": (s.members / customers if customers else 0.0)
+            if s.record.definition.kind.materialized
+            else None,
             "last_change": _last_change(s.record, last),
             "freshness": _freshness(s.record, last),
             "status": s.status,
+            "used_by": readers.get(s.record.code, []),
         }
         for s in summaries
     ]
-    return render(request, "segments.html", session, rows=rows)
+    needle = q.strip().lower()
+    rows = [
+        r
+        for r in every
+        if (not needle or needle in str(r["code"]).lower() or needle in str(r["name"]).lower())
+        and (not kind or r["kind"] == kind)
+        and (not status or r["status"] == status)
+    ]
+    if sort.removeprefix("-") not in LIST_SORTS:
+        sort = "code"
+    key = sort.removeprefix("-")
+    rows.sort(key=lambda r: member_table.natural_key(str(r["code"])))
+    present = [r for r in rows if r[key] is not None]
+    present.sort(key=lambda r: _list_key(r[key]), reverse=sort.startswith("-"))
+    rows = present + [r for r in rows if r[key] is None]
+    return render(
+        request,
+        "segments.html",
+        session,
+        rows=rows,
+        total=len(every),
+        customers=customers,
+        q=q.strip(),
+        kind=kind,
+        status=status,
+        sort=sort,
+        kinds=[k.value for k in SegmentKind],
+        statuses=sorted({str(r["status"]) for r in every}),
+    )
+
+
+def _list_key(value: object) -> Any:
+    """A segment list cell as it sorts: text lower-cased, numbers and instants as such."""
+    return value.lower() if isinstance(value, str) else value
 
 
 # ---- builder pages -----------------------------------------------------------------------
@@ -114,11 +172,24 @@ def _builder(
 
 
 @router.get("/segments/new")
-def new_segment(request: Request, store: StoreDep, now: NowDep) -> Response:
+def new_segment(request: Request, store: StoreDep, now: NowDep, copy: str = "") -> Response:
+    """The builder; ``?copy=CODE`` opens it on a copy of that segment (a new code)."""
     session = guard(request, store, now)
     if isinstance(session, Response):
         return session
-    return _builder(request, session, values=form_values(None))
+    source = segments_service.find_segment(store, copy) if copy else None
+    if source is None:
+        return _builder(request, session, values=form_values(None))
+    values = form_values(source.definition)
+    taken = {s.record.code for s in segments_service.list_segments(store, now)}
+    values["code"] = next(
+        c
+        for n in range(1, 1000)
+        if (c := f"{copy}-copy" + ("" if n == 1 else f"-{n}")) not in taken
+    )
+    values["name"] = f"Copy of {source.definition.name}"
+    values["user_group"] = ""  # a copy gives its own group, not the original's
+    return _builder(request, session, values=values)
 
 
 @router.post("/segments/validate")
@@ -130,15 +201,23 @@ def validate_rule(request: Request, store: StoreDep, now: NowDep, form: FormDep)
     text = form.get("rule_text")
     error: dict[str, object] | None = None
     message: str | None = None
+    warnings: list[discovery.RuleWarning] = []
     if text.strip():
         try:
             check_rule(text, store.rule_schema(), allow_realtime=form.get("kind") == "realtime")
+            warnings = discovery.rule_warnings(store, text)
         except RuleError as e:
             error = rule_error(e)
         except SegmintError as e:
             message = str(e)
     return render(
-        request, "_validation.html", session, rule_error=error, message=message, text=text
+        request,
+        "_validation.html",
+        session,
+        rule_error=error,
+        message=message,
+        text=text,
+        warnings=warnings,
     )
 
 
@@ -151,7 +230,7 @@ def preview(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Re
     editing = form.get("editing") or None
     try:
         base = segments_service.get_segment(store, editing).definition if editing else None
-        definition = definition_from_form(form, base)
+        definition = definition_from_form(_draft(store, form) if base is None else form, base)
         if definition.kind is SegmentKind.MANUAL and base is None:
             result = None
         else:
@@ -167,6 +246,25 @@ def preview(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Re
         editing=editing,
         listed=DIFF_LISTED,
     )
+
+
+#: The code and name a preview uses while the builder's are still empty.
+DRAFT_CODE = "draft"
+
+
+def _draft(store: Store, form: Form) -> Form:
+    """The form with a placeholder code and name where none is typed yet: a preview
+    shows who would be members before the segment has a code (nothing is saved). The
+    placeholder is a code no segment has, so the preview compares with nothing."""
+    fields = dict(form.fields)
+    if not fields.get("code", "").strip():
+        candidates = (DRAFT_CODE + ("" if n == 1 else f"-{n}") for n in range(1, 1000))
+        fields["code"] = next(
+            c for c in candidates if segments_service.find_segment(store, c) is None
+        )
+    if not fields.get("name", "").strip():
+        fields["name"] = fields["code"]
+    return Form(fields, form.files)
 
 
 @router.post("/segments/new")
@@ -190,6 +288,9 @@ def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Res
         flash = f"Segment created: {code}; {plural(result.entered, 'member')}"
     else:
         flash = f"Segment created: {code} (real-time: evaluated per request)"
+    warnings = discovery.segment_warnings(store, result.definition)
+    if warnings:
+        flash += ". Warning: " + "; ".join(w.message for w in warnings)
     return redirect(segment_url(code), flash)
 
 
@@ -198,7 +299,13 @@ def create(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Res
 
 @router.get("/segments/{code}")
 def detail(
-    request: Request, code: str, store: StoreDep, now: NowDep, q: str = "", page: int = 1
+    request: Request,
+    code: str,
+    store: StoreDep,
+    now: NowDep,
+    q: str = "",
+    page: int = 1,
+    sort: str = "customer_id",
 ) -> Response:
     session = guard(request, store, now)
     if isinstance(session, Response):
@@ -209,14 +316,17 @@ def detail(
         return not_found(request, session, str(error))
     definition = details.record.definition
     materialized = definition.kind.materialized
-    ids = segments_service.members(store, code) if materialized else []
+    if sort.removeprefix("-") not in member_table.SORTABLE:
+        sort = "customer_id"
     query = q.strip()
-    if query:
-        ids = [i for i in ids if i.startswith(query)]
+    rows = member_table.member_rows(store, code, sort=sort, q=query) if materialized else []
     page_size = _page_size()
-    pages = max(1, -(-len(ids) // page_size))
+    pages = max(1, -(-len(rows) // page_size))
     page = min(max(1, page), pages)
-    shown = ids[(page - 1) * page_size : page * page_size]
+    shown = rows[(page - 1) * page_size : page * page_size]
+    why = member_table.explain_members(
+        store, code, [r.customer_id for r in shown if r.why == "matches the rule"], now
+    )
     members_chart = chart(segments_service.history(store, code), now) if materialized else None
     return render(
         request,
@@ -225,13 +335,35 @@ def detail(
         d=details,
         definition=definition,
         rule=definition.effective_rule,
-        ids=shown,
-        matching=len(ids),
+        rows=shown,
+        why=why,
+        sort=sort,
+        sortable=member_table.SORTABLE,
+        matching=len(rows),
         q=query,
         page=page,
         pages=pages,
         chart=members_chart,
         freshness=_freshness(details.record, segments_service.last_changes(store)),
+        levers=levers_service.levers_reading_segment(store, code, definition.group),
+    )
+
+
+@router.get("/segments/{code}/members.csv")
+def members_csv(request: Request, code: str, store: StoreDep, now: NowDep, q: str = "") -> Response:
+    """The members table as CSV (what ``segmint segments members --format csv`` prints)."""
+    session = guard(request, store, now)
+    if isinstance(session, Response):
+        return session
+    try:
+        rows = member_table.member_rows(store, code, q=q.strip())
+    except NotFoundError as error:
+        return not_found(request, session, str(error))
+    filename = re.sub(r"[^A-Za-z0-9_.-]", "_", code) + "-members.csv"
+    return Response(
+        member_table.to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -26,6 +26,7 @@ STATIC_FILES = {
     "htmx.min.js": "text/javascript",
     "segmint.css": "text/css",
     "simulator.js": "text/javascript",
+    "favicon.svg": "image/svg+xml",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -114,6 +115,12 @@ def logout(request: Request, store: StoreDep, now: NowDep, form: FormDep) -> Res
     response = redirect("/login", "You are logged out.")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask for /favicon.ico whatever the page links: the same SVG icon."""
+    return static("favicon.svg")
 
 
 @router.get("/static/{name}")

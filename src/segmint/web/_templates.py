@@ -36,6 +36,35 @@ def instant(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+#: The locale money and counts are written in on the admin pages.
+LOCALE = "en_US"
+
+
+def money(value: object, currency: str | None = None) -> str:
+    """An amount in its currency with babel ("$1,234.50", "€12.00"); without a known
+    currency, the number with two decimals and grouping. ``—`` for none."""
+    from decimal import Decimal
+
+    from babel.numbers import format_currency, format_decimal
+
+    if value is None or value == "":
+        return "—"
+    amount = value if isinstance(value, Decimal) else Decimal(str(value))
+    if currency:
+        try:
+            return str(format_currency(amount, currency.upper(), locale=LOCALE))
+        except (ValueError, KeyError):  # not an ISO 4217 code babel knows
+            pass
+    text = str(format_decimal(amount, format="#,##0.00##", locale=LOCALE))
+    return f"{text} {currency}" if currency else text
+
+
+def label(name: str) -> str:
+    """A field name as words: ``last_order_at`` -> "Last order at"."""
+    words = name.removeprefix("attributes.").replace("_", " ").replace(".", " ")
+    return words[:1].upper() + words[1:]
+
+
 def urlpart(value: object) -> str:
     return quote(str(value), safe="")
 
@@ -54,6 +83,8 @@ ENV = jinja2.Environment(
 )
 ENV.filters["instant"] = instant
 ENV.filters["urlpart"] = urlpart
+ENV.filters["money"] = money
+ENV.filters["label"] = label
 ENV.filters["json_text"] = json_text
 
 
