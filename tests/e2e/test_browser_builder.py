@@ -12,7 +12,7 @@ the customers worked out by hand below.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -150,3 +150,174 @@ def test_text_mode_suggests_fields_and_values(page: object) -> None:
     rule.press_sequentially(" >= 1")
     expect(rule).to_have_value("EXISTS(lines WHERE brand = 'National') AND orders_count >= 1")
     expect(page.locator("#rule-errors .ok")).to_contain_text("valid")
+
+
+@pytest.fixture(scope="module")
+def seeds_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Customers for the seeds' examples, worked out by hand: s1 is married, a boat
+    builder, spent 350 in the year, viewed P-1 once; s2 is married, a baker, in business
+    account acme, spent 100, viewed P-1 three times; s3 is single, in business account
+    globex, bought National 10 days ago, has P-2 in the wishlist."""
+    _require_chromium()
+
+    from segmint.services import auth
+    from segmint.services.customers import ingest
+    from segmint.store.duckdb import DuckDBStore
+
+    now = dt.datetime.now(dt.UTC)
+
+    def ago(days: int) -> str:
+        return (now - dt.timedelta(days=days)).isoformat()
+
+    customers = [
+        {"id": "s1", "attributes": {"marital_status": "Married", "occupation": "Boat builder"}},
+        {"id": "s2", "attributes": {"marital_status": "Married", "occupation": "Baker"},
+         "business_account": "acme"},
+        {"id": "s3", "attributes": {"marital_status": "Single", "occupation": "Baker"},
+         "business_account": "globex"},
+    ]  # fmt: skip
+    orders = [
+        {"order_id": "o1", "customer_id": "s1", "placed_at": ago(40), "sku": "X-1",
+         "brand": "Other", "quantity": 1, "unit_price": "350.00"},
+        {"order_id": "o2", "customer_id": "s2", "placed_at": ago(40), "sku": "X-1",
+         "brand": "Other", "quantity": 1, "unit_price": "100.00"},
+        {"order_id": "o3", "customer_id": "s3", "placed_at": ago(10), "sku": "N-1",
+         "brand": "National", "quantity": 1, "unit_price": "20.00"},
+    ]  # fmt: skip
+    views = [("s1", 1), ("s2", 3)]
+    events = [
+        {"id": f"e-{who}-{n}", "customer_id": who, "type": "product_view", "at": ago(n + 1),
+         "sku": "P-1"}
+        for who, times in views for n in range(times)
+    ]  # fmt: skip
+    events.append(
+        {"id": "w1", "customer_id": "s3", "type": "wishlist_add", "at": ago(3), "sku": "P-2"}
+    )
+    path = tmp_path_factory.mktemp("browser-seeds") / "shop.duckdb"
+    store = DuckDBStore(path)
+    try:
+        store.init()
+        ingest(store, "customers", customers, now)
+        ingest(store, "orders", orders, now)
+        ingest(store, "events", events, now)
+        auth.create_user(store, USER, PASSWORD, now)
+    finally:
+        store.close()
+    yield from serve(path)
+
+
+def test_the_seeds_examples_are_built_without_typing_the_language(
+    browser: object, seeds_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Browser, Locator, Page, expect
+
+    assert isinstance(browser, Browser)
+    context = browser.new_context(base_url=seeds_url, viewport={"width": 1200, "height": 900})
+    context.set_default_timeout(10_000)
+    page: Page = context.new_page()
+
+    def add(kind: str) -> Locator:
+        page.get_by_label("Add a condition").last.select_option(kind)
+        return page.locator(f'.builder-condition[data-kind="{kind}"]').last
+
+    def pick(row: Locator, label: str, value: str) -> None:
+        row.get_by_label(label).fill(value)
+
+    def field(name: str, op: str, value: str | None = None) -> None:
+        row = add("field")
+        row.get_by_label("field").select_option(name)
+        row = page.locator('.builder-condition[data-kind="field"]').last
+        row.get_by_label("operator").select_option(op)
+        if value is not None:
+            page.locator('.builder-condition[data-kind="field"]').last.get_by_label(
+                "value", exact=False
+            ).first.fill(value)
+
+    def build_and_preview(
+        code: str, steps: Callable[[], None], rule: str, members: list[str]
+    ) -> None:
+        page.goto("/segments/new")
+        page.get_by_label("Code", exact=True).fill(code)
+        page.get_by_label("Name", exact=True).fill(code)
+        page.get_by_role("button", name="Builder").click()
+        steps()
+        expect(page.locator("textarea[name=rule_text]")).to_have_value(to_text(parse(rule)))
+        page.get_by_role("button", name="Preview").click()
+        expect(page.locator("#preview .preview-result a.chip")).to_have_text(members)
+
+    try:
+        page.goto("/login")
+        page.get_by_label("Username").fill(USER)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Segments")).to_be_visible()
+
+        def married_boat_builders() -> None:
+            field("attributes.marital_status", "=", "Married")
+            field("attributes.occupation", "=", "Boat builder")
+
+        build_and_preview(
+            "married-builders",
+            married_boat_builders,
+            "attributes.marital_status = 'Married' AND attributes.occupation = 'Boat builder'",
+            ["s1"],
+        )
+
+        def spent_in_a_year() -> None:
+            row = add("spent")
+            pick(row, "amount", "300")
+            pick(row, "days", "365")
+
+        build_and_preview(
+            "year-300",
+            spent_in_a_year,
+            "SUM(orders.total WHERE placed_at WITHIN 365d) > 300",
+            ["s1"],
+        )
+
+        def bought_national() -> None:
+            row = add("bought")
+            row.get_by_label("value").press_sequentially("Nat")
+            row.locator('button.suggestion[data-value="National"]').click()
+
+        build_and_preview(
+            "national-90",
+            bought_national,
+            "EXISTS(lines WHERE brand = 'National' AND placed_at WITHIN 90d)",
+            ["s3"],
+        )
+
+        def viewed_twice() -> None:
+            row = add("viewed")
+            row.get_by_label("product").press_sequentially("P-")
+            row.locator('button.suggestion[data-value="P-1"]').click()
+
+        build_and_preview(
+            "viewed-p1",
+            viewed_twice,
+            "COUNT(events WHERE type = 'product_view' AND sku = 'P-1' AND at WITHIN 30d) > 2",
+            ["s2"],
+        )
+
+        def wishlist() -> None:
+            row = add("wishlist")
+            row.get_by_label("product").press_sequentially("P")
+            row.locator('button.suggestion[data-value="P-2"]').click()
+
+        build_and_preview("wish-p2", wishlist, "EXISTS(wishlist WHERE sku = 'P-2')", ["s3"])
+
+        def b2b_except_acme() -> None:
+            field("business_account", "is not empty")
+            field("business_account", "not in", "acme")
+
+        build_and_preview(
+            "b2b-not-acme",
+            b2b_except_acme,
+            "business_account IS NOT NULL AND business_account NOT IN ('acme')",
+            ["s3"],
+        )
+        page.get_by_role("button", name="Save").click()
+        expect(page.locator(".flash")).to_contain_text("Segment created: b2b-not-acme")
+        page.screenshot(path=str(tmp_path / "seeds-saved.png"), full_page=True)
+    finally:
+        context.close()
