@@ -32,6 +32,7 @@ __all__ = ["browser", "page"]  # fixtures used by name
 
 pytestmark = pytest.mark.slow
 
+SHOP: list[Path] = []  # the DuckDB file the module's server serves
 RULE = to_text(
     parse(
         "SUM(orders.total WHERE placed_at WITHIN 30d) > 200 AND "
@@ -58,6 +59,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return {**row, "sku": "S-" + brand, "brand": brand, "quantity": 1, "unit_price": price}
 
     path = tmp_path_factory.mktemp("browser-builder") / "shop.duckdb"
+    SHOP.append(path)
     store = DuckDBStore(path)
     try:
         store.init()
@@ -74,7 +76,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from serve(path)
 
 
-def test_a_segment_built_with_the_pickers(page: object, tmp_path: Path) -> None:
+def test_a_segment_built_with_the_pickers(
+    page: object, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from playwright.sync_api import Page, expect
 
     assert isinstance(page, Page)
@@ -127,9 +131,20 @@ def test_a_segment_built_with_the_pickers(page: object, tmp_path: Path) -> None:
 
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".flash")).to_contain_text("Segment created: national-spenders")
-    expect(page.locator("ul.members li")).to_have_text(["b1"])
+    expect(page.locator("table.members tbody tr td:first-child")).to_have_text(["b1"])
     expect(page.get_by_text(RULE)).to_be_visible()
     page.screenshot(path=str(tmp_path / "builder-saved.png"), full_page=True)
+
+    # the members as CSV from the page are what `segmint segments members --format csv` prints
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    downloaded = Path(download.value.path()).read_text(encoding="utf-8")
+    from segmint.cli.main import main
+
+    capsys.readouterr()
+    main(["--db", str(SHOP[0]), "segments", "members", "national-spenders", "--format", "csv"])
+    printed = capsys.readouterr().out
+    assert downloaded == printed and "b1" in printed and "b2" not in printed
 
 
 def test_text_mode_suggests_fields_and_values(page: object) -> None:
