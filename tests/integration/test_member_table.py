@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from tests.web_session import PASSWORD, flash, log_in
+from web_session import PASSWORD, flash, log_in
 
 from segmint.cli.main import main
 from segmint.services import auth, levers, member_table

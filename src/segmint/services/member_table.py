@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from segmint.csv_safe import csv_cell
 from segmint.engine import explain as explain_engine
 from segmint.engine import groups
 from segmint.errors import ConfigError
@@ -168,7 +169,7 @@ def _csv_cell(value: Any) -> str:
         return money_text(value)
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-    return str(value)
+    return csv_cell(value)  # a text a spreadsheet would run gets a leading quote
 
 
 #: At most this many held conditions make up a member's "why" on the page.
