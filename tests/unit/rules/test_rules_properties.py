@@ -63,7 +63,7 @@ def _only_rule_errors(text: str) -> None:
         assert parse(to_text(rule)) == rule  # whatever parses, prints back
         with contextlib.suppress(RuleError):
             check(rule, TEST_SCHEMA, text=text)
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 10.0  # a hang or a blow-up, not a speed target
 
 
 @st.composite
