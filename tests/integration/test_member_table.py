@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from web_session import PASSWORD, flash, log_in
 
 from segmint.cli.main import main
 from segmint.services import auth, levers, member_table
 from segmint.services import segments as svc
 from segmint.services.ingest import import_and_update
 from segmint.store.base import Store
+from web_session import PASSWORD, flash, log_in
 
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 CUSTOMERS = (
