@@ -239,3 +239,5 @@ def test_favicon_and_offline_docs(client: TestClient) -> None:
     script = client.get("/docs/assets/swagger-ui-bundle.js")
     assert script.status_code == 200 and "SwaggerUIBundle" in script.text
     assert client.get("/docs/assets/index.html").status_code == 404
+    # No page of the service needs a CDN: FastAPI's ReDoc page (which would) is not served.
+    assert client.get("/redoc").status_code == 404

@@ -259,6 +259,7 @@ def create_app(
         summary="Customer segmentation and targeting: segments, ingestion, real-time evaluate.",
         lifespan=lifespan,
         docs_url=None,  # served from the package, not a CDN: api/docs_offline.py
+        redoc_url=None,  # FastAPI's ReDoc page loads its script from a CDN; /docs covers it
     )
     app.state.segmint = state
     problems.install(app)
