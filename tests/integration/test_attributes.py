@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cli_run import run_cli as cli
 from segmint.api.app import create_app
-from segmint.cli.main import main
 from segmint.services import auth
 from segmint.store.base import Store
 
@@ -24,16 +24,6 @@ def api(store: Store, store_url: str) -> TestClient:
     client = TestClient(create_app(store_url, clock=lambda: NOW))
     client.headers["Authorization"] = f"Bearer {token}"
     return client
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def ok(response: Any, status: int = 200) -> Any:

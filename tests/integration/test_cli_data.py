@@ -8,29 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from segmint.cli.main import main
+from cli_run import run_cli as run
+from cli_run import url_of
 from segmint.store import migrations
 from segmint.store.base import Store
-from segmint.store.duckdb import DuckDBStore
-from segmint.store.postgres import PostgresStore
-
-
-def url_of(store: Store) -> str:
-    if isinstance(store, DuckDBStore):
-        return store.path
-    assert isinstance(store, PostgresStore)
-    return store.url
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
 
 ORDERS_CSV = (
     "OrderNo,customer_id,placed_at,sku,quantity,unit_price\n"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from segmint.cli.main import main
+from cli_run import run_cli as run
 
 CUSTOMERS = (
     "id,email,first_name,business_account,tags,attributes.tier\n"
@@ -24,16 +24,6 @@ ORDERS = (
     "o5,c3,2024-03-31T12:00:00Z,refunded,SKU-1,Acme,wine,1,500\n"
 )
 NOW = "2024-05-01T00:00:00Z"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from segmint.cli.main import main
+from cli_run import run_cli as _run_cli
 from segmint.demo import complete_journey as cj
 from segmint.demo import synthetic
 from segmint.errors import ConfigError
@@ -314,16 +314,6 @@ def test_demo_data_synthetic_cli(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 0 and out.startswith("name,value\ncustomers,200\n")
     code, _, err = _run_cli(capsys, "--db", db, "demo-data", "synthetic", "--customers", "-1")
     assert code != 0 and "--customers" in err
-
-
-def _run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.mark.slow

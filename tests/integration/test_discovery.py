@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from segmint.cli.main import main
+from cli_run import run_cli as run
 from segmint.errors import ConfigError
 from segmint.services import auth, discovery
 from segmint.services.ingest import import_and_update
@@ -143,16 +143,6 @@ def test_warnings_name_the_value_and_the_closest_one(shop: Store) -> None:
 
 
 # ---- CLI and API ---------------------------------------------------------------------------
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def test_cli_fields_values_and_rules_check(

@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from cli_run import run_cli as cli
+from cli_run import url_of
 from segmint.api.app import create_app
-from segmint.cli.main import main
 from segmint.errors import ImportError_
 from segmint.importing import import_file, limits
 from segmint.services import auth
 from segmint.store.base import Store
-from segmint.store.duckdb import DuckDBStore
-from segmint.store.postgres import PostgresStore
 
 NOW = dt.datetime(2024, 5, 1, tzinfo=dt.UTC)
 AT = "2024-04-01T00:00:00Z"
@@ -33,23 +32,6 @@ def api(store: Store, store_url: str) -> TestClient:
     client = TestClient(create_app(store_url, clock=lambda: NOW))
     client.headers["Authorization"] = f"Bearer {token}"
     return client
-
-
-def url_of(store: Store) -> str:
-    if isinstance(store, DuckDBStore):
-        return store.path
-    assert isinstance(store, PostgresStore)
-    return store.url
-
-
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def refused(response: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from segmint.cli.main import main
+from cli_run import run_cli as run
 from segmint.services import auth, levers, member_table
 from segmint.services import segments as svc
 from segmint.services.ingest import import_and_update
@@ -86,16 +86,6 @@ def test_csv_is_exact(shop: Store) -> None:
         f"c2,Al Two,two@x.io,1,30.50,USD,2024-04-10T10:00:00Z,{since}",
         f"c10,Zoë Ten,ten@x.io,2,19.25,USD,2024-04-15T10:00:00Z,{since}",
     ]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = 0
-    try:
-        main(list(args))
-    except SystemExit as exit_:
-        code = int(exit_.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture()

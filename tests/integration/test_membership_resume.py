@@ -16,6 +16,7 @@ import pyarrow as pa
 import pytest
 from test_membership_refresh import add_segment, set_manual
 
+from cli_run import url_of
 from segmint.importing.api import import_arrow
 from segmint.services.membership import refresh_segments
 from segmint.store.base import Store
@@ -103,13 +104,6 @@ def snapshot(store: Store) -> tuple[list[object], list[object], list[object]]:
     )
     d = store._q("SELECT source, customer_id, due_at FROM customer_due ORDER BY 1, 2")
     return [tuple(r) for r in m], [tuple(r) for r in h], [tuple(r) for r in d]
-
-
-def url_of(store: Store) -> str:
-    if isinstance(store, DuckDBStore):
-        return str(store.path)
-    assert isinstance(store, PostgresStore)
-    return store.url
 
 
 def child(url: str, kill_after: int = 0, delay: float = 0.0, bulk: bool = False) -> int:
