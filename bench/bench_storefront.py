@@ -201,7 +201,9 @@ def instrument(timer: StageTimer, app: Any) -> None:
     app.dependency_overrides[deps.authorize] = timer.wrap("auth", deps.authorize)
     timer.patch("parse and validation", fastapi_deps, "request_body_to_args")
     timer.patch("parse and validation", routes, "to_request")
+    timer.patch("catalog and customer cache", targeting.Targeting, "answer_cached")
     timer.patch("catalog and customer cache", targeting.Targeting, "cached_catalog")
+    timer.patch("catalog and customer cache", Evaluator, "evaluate_cached")
     timer.patch("catalog and customer cache", Evaluator, "cached_catalog")
     timer.patch("catalog and customer cache", Evaluator, "cached_customer")
     timer.patch("catalog and customer cache", targeting, "request_cart")
@@ -212,6 +214,8 @@ def instrument(timer: StageTimer, app: Any) -> None:
     timer.patch("pricing", targeting, "price_request")
     timer.patch("pricing", targeting, "_pricing_rejected")
     timer.patch("pricing", targeting, "priced_context")
+    # _answer's own time is grouping the matched items by placement and asking each
+    timer.patch("placements", targeting, "_answer")
     timer.patch("placements", targeting, "choose")
     timer.patch("placements", targeting, "_placement_answer")
     timer.patch("serialization", targeting.TargetingAnswer, "to_json")
