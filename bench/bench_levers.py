@@ -105,20 +105,24 @@ def audience(rng: random.Random) -> str | None:
     return rng.choice(choices)
 
 
-def document() -> dict[str, Any]:
+def document(
+    promotions: int = 10_000, placements: int = 100, per_placement: int = 100
+) -> dict[str, Any]:
+    """``promotions`` order promotions and ``placements`` placements of ``per_placement`` items
+    each (the last one a GLOBAL fallback)."""
     rng = random.Random(5)
-    promotions = [
+    promos = [
         {
             "code": f"promo-{i}",
             "audience": audience(rng),
             "priority": rng.randrange(10),
             "benefit": {"type": "order", "percentage": str(rng.randrange(1, 30))},
         }
-        for i in range(10_000)
+        for i in range(promotions)
     ]
     types = ["news_feed", "banner", "hero", "cart_message", "navigation", "interstitial"]
-    placements = []
-    for p in range(100):
+    slots = []
+    for p in range(placements):
         kind = types[p % len(types)]
         items = [
             {
@@ -127,14 +131,14 @@ def document() -> dict[str, Any]:
                 "priority": rng.randrange(20),
                 "content": {"title": f"Item {i} of placement {p}", "link": f"/p/{p}/{i}"},
             }
-            for i in range(99)
+            for i in range(per_placement - 1)
         ]
         items.append({"code": "fallback", "audience": None, "content": {"title": "Everyone"}})
         placement: dict[str, Any] = {"code": f"slot-{p}", "type": kind, "items": items}
         if kind not in ("banner", "hero"):
             placement["max_items"] = 5
-        placements.append(placement)
-    return {"promotions": promotions, "placements": placements}
+        slots.append(placement)
+    return {"promotions": promos, "placements": slots}
 
 
 def apply_with_cli(db: Path, workdir: Path) -> float:

@@ -141,7 +141,19 @@ def _context(body: EvaluateIn) -> RequestContext:
 
 
 def _cart(cart: CartIn) -> RequestCart:
-    lines = tuple(RequestLine(**line.model_dump()) for line in cart.lines)
+    lines = tuple(
+        RequestLine(
+            line.sku,
+            line.quantity,
+            line.id,
+            line.unit_price,
+            line.min_price,
+            line.product_name,
+            line.brand,
+            line.category,
+        )
+        for line in cart.lines
+    )
     shipping = cart.shipping
     return RequestCart(
         currency=cart.currency.upper() if cart.currency is not None else None,

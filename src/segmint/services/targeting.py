@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+import orjson
+
 from segmint.compile.audience_index import AudienceIndex
 from segmint.engine.explain import explain
 from segmint.errors import RuleError
@@ -158,7 +160,7 @@ def _code(p: Placement) -> str:
 
 
 def _shown_json(code: str, content: Any) -> str:
-    return json.dumps({"item": code, "content": content}, ensure_ascii=False, separators=(",", ":"))
+    return _dumps({"item": code, "content": content})
 
 
 @dataclass(frozen=True)
@@ -217,7 +219,13 @@ class TargetingAnswer:
 
 
 def _dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, non-ASCII as is: what ``json.dumps(ensure_ascii=False,
+    separators=(",", ":"))`` writes, by orjson (several times faster on an answer's
+    cart). A text orjson refuses (a lone surrogate) goes to json, as before."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
 def audience_profile(evaluation: Evaluation) -> Profile:
@@ -422,9 +430,11 @@ def _answer(
     # the matched items of each placement, in priority order (what choose visits first)
     found: dict[str, list[CompiledItem]] = {}
     items = catalog.items
+    asked = None if request.placements is None else frozenset(request.placements)
     for key in matched:
-        compiled = items[key]
-        found.setdefault(compiled.placement, []).append(compiled)
+        if asked is None or key[0] in asked:
+            compiled = items[key]
+            found.setdefault(compiled.placement, []).append(compiled)
     resolve = _Resolver(profile, known, context, catalog.currency, near)
     answers: list[PlacementAnswer] = []
 

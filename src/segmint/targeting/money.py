@@ -108,6 +108,13 @@ def parse_amount(text: object, currency: str | None = None, *, negative: bool = 
 
 def format_amount(amount: Decimal, currency: str) -> str:
     """The JSON form: exactly the currency's minor digits, no exponent (``"6.00"``)."""
-    if amount.as_tuple().exponent == -digits(currency):
-        return format(amount, "f")  # already exact (every amount pricing computes is)
+    text = format(amount, "f")
+    places = digits(currency)
+    # already exact (every amount pricing computes is): its text has exactly `places`
+    # digits after the point — read from the text, as as_tuple() costs twice the format
+    if places:
+        if len(text) > places and text[-places - 1] == ".":
+            return text
+    elif "." not in text and amount.as_tuple().exponent == 0:
+        return text
     return format(round_half_up(amount, currency), "f")
