@@ -22,6 +22,7 @@ from segmint.errors import SchemaError, StoreError, TimeLimitExceeded
 from segmint.model.profile import Profile
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store import migrations
+from segmint.store.arrow_profiles import collection_items
 from segmint.store.profile_reads import COLLECTIONS, PROFILE_READS, PRUNABLE, pruned
 from segmint.store.sqltext import Fragment, fixed, ident, idents, in_staged, render
 
@@ -196,6 +197,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def unstage(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def _run_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        """Like :meth:`_run`, the result as an Arrow table (timestamps naive UTC)."""
 
     @abc.abstractmethod
     def _in_list(self, column: Fragment, param: str) -> Fragment:
@@ -503,25 +508,30 @@ class Store(abc.ABC):
             return {}
 
         for name in sorted(wanted & PROFILE_READS.keys()):
-            table, columns, order, build = PROFILE_READS[name]
-            ordered = f" ORDER BY customer_id, {order}"
+            table, columns, order, _ = PROFILE_READS[name]
+            ordered = f"customer_id, {order}"
+            kept: list[str] | None = None
             if item_fields is not None and name in PRUNABLE:
                 # An engine's read: what rules compute of a collection does not depend on
                 # the items' order, and sorting made DuckDB fetch (placed_at, order_id,
                 # line_no) for every line though no rule read them (~8 of ~20 ms for a
                 # customer with 240 lines, the tail of a one-order update).
-                kept, build = pruned(name, item_fields.get(name, ()))
-                columns, ordered = ", ".join(kept), ""
+                kept = pruned(name, item_fields.get(name, ()))[0]
+                columns, ordered = ", ".join(kept), "customer_id"
             for chunk in chunks:
+                # Columnar: the items are built per column (store/arrow_profiles.py).
                 sql = render(
-                    "SELECT customer_id{c} FROM {t} WHERE {w}{o}",
+                    "SELECT customer_id{c} FROM {t} WHERE {w} ORDER BY {o}",
                     c=fixed(f", {columns}" if columns else ""),
                     t=ident(table),
                     w=self._in_ids(fixed("customer_id"), "ids", len(chunk)),
                     o=fixed(ordered),
                 )
-                for r in self._q(sql, {"ids": list(chunk)}):
-                    getattr(profiles[r[0]], name).append(build(r[1:]))
+                result = self._run_arrow(
+                    self._placeholders(sql), convert_params({"ids": list(chunk)})
+                )
+                for customer, items in collection_items(name, result, kept):
+                    getattr(profiles[customer], name).extend(items)
         return profiles
 
     # ---- bulk merges used by the importer (inside one transaction) --------------------
