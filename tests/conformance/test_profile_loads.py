@@ -3,7 +3,8 @@
 The oracle reads each collection with one plain query per table through ``store.query``
 (rows with the store's boundary conventions) and builds one item per row with the row
 builders of ``store/profile_reads.py``; ``Store.load_profiles`` reads Arrow tables and
-builds items per column (``store/arrow_profiles.py``). Random data (nulls, non-ASCII
+builds items per column (``store/arrow_profiles.py``); customers' fields and attributes
+likewise. Random data (nulls, non-ASCII
 strings, boundary instants, decimals, event properties), whole profiles and the pruned
 reads an engine makes, on both stores through the ``store`` fixture.
 """
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from segmint.model.profile import Profile
 from segmint.rules.items import item_fields
+from segmint.rules.schema import CUSTOMER_FIELDS
 from segmint.store.profile_reads import PROFILE_READS, PRUNABLE, pruned
 
 from .data import datasets
@@ -40,6 +42,34 @@ def row_collections(store: Any, ids: list[str], fields: dict[str, Any] | None) -
             if row[0] in found:
                 found[row[0]].setdefault(name, []).append(build(row[1:]))
     return found
+
+
+def row_customers(store: Any, ids: list[str]) -> dict[str, tuple[dict, dict]]:
+    """customer id -> (fields, attributes), read row by row (the oracle)."""
+    names, rows = store._q_named("SELECT * FROM customers")
+    found = {}
+    for row in rows:
+        record = dict(zip(names, row, strict=True))
+        fields = {name: record.get(name) for name in CUSTOMER_FIELDS}
+        for name in ("tags", "user_groups"):
+            if fields[name] is not None:
+                fields[name] = list(fields[name])
+        attributes = {
+            key.removeprefix("attr_"): (list(v) if isinstance(v, (list, tuple)) else v)
+            for key, v in record.items()
+            if key.startswith("attr_")
+        }
+        if record["id"] in ids:
+            found[record["id"]] = (fields, attributes)
+    return found
+
+
+def _same_values(got: dict, want: dict) -> None:
+    assert got == want
+    for key, value in got.items():
+        assert type(value) is type(want[key]), (key, value, want[key])
+        if hasattr(value, "utcoffset") and hasattr(value, "hour"):
+            assert value.utcoffset() == want[key].utcoffset(), (key, value)
 
 
 def _sorted(items: list[Any]) -> list[Any]:
@@ -76,6 +106,10 @@ def test_whole_profiles_equal_the_row_read(store, data):
     ids = store.customer_ids()
     profiles = store.load_profiles([*ids, "nobody"])
     check_profiles(profiles, row_collections(store, ids, None), ordered=True)
+    customers = row_customers(store, ids)
+    for cid, profile in profiles.items():
+        _same_values(profile.fields, customers[cid][0])
+        _same_values(profile.attributes, customers[cid][1])
 
 
 @st.composite

@@ -19,7 +19,7 @@ ENGINES = ("sql", "python")
 
 #: Profiles loaded per round trip by the Python engine: large enough to amortise the
 #: queries, small enough to keep memory flat on big stores.
-PROFILE_BATCH = 2_000
+PROFILE_BATCH = 20_000
 
 
 def compile_match_query(store: Store, checked: CheckedRule, now: dt.datetime) -> CompiledQuery:

@@ -16,14 +16,14 @@ import datetime as dt
 import gc
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from segmint.model.profile import EventItem, LineItem, OrderItem, WishlistItem
+from segmint.model.profile import EventItem, LineItem, OrderItem, Profile, WishlistItem
 
 AnyArray: TypeAlias = "pa.Array[Any]"
 
@@ -88,6 +88,39 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _column_list(column: pa.ChunkedArray[Any]) -> list[Any]:
+    # Lists stay one Python list per row: a value shared between customers would let a
+    # change to one profile's tags show in another's.
+    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+        return column.to_pylist()
+    return column_values(column)
+
+
+def customer_profiles(
+    table: pa.Table, fields: Iterable[str], attribute_prefix: str
+) -> dict[str, Profile]:
+    """Profiles (fields and attributes, collections empty) of a ``SELECT * FROM
+    customers`` result: the built-in ``fields`` (None where the table has no such
+    column) and every ``attribute_prefix`` column as an attribute without the prefix."""
+    if table.num_rows == 0:
+        return {}
+    field_names = tuple(fields)
+    with _collector_paused():
+        columns = {n: _column_list(table.column(n)) for n in table.column_names}
+        absent = [None] * table.num_rows
+        field_rows = zip(*(columns.get(n, absent) for n in field_names), strict=True)
+        attributes = [n for n in table.column_names if n.startswith(attribute_prefix)]
+        names = [n.removeprefix(attribute_prefix) for n in attributes]
+        attribute_rows = zip(*(columns[n] for n in attributes), strict=True) if names else None
+        profiles: dict[str, Profile] = {}
+        for cid, values in zip(columns["id"], field_rows, strict=True):
+            own = dict(zip(names, next(attribute_rows), strict=True)) if attribute_rows else {}
+            profiles[cid] = Profile(
+                id=cid, fields=dict(zip(field_names, values, strict=True)), attributes=own
+            )
+    return profiles
 
 
 def _event_items(columns: list[list[Any]]) -> Iterator[EventItem]:

@@ -22,7 +22,7 @@ from segmint.errors import SchemaError, StoreError, TimeLimitExceeded
 from segmint.model.profile import Profile
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store import migrations
-from segmint.store.arrow_profiles import collection_items
+from segmint.store.arrow_profiles import collection_items, customer_profiles
 from segmint.store.profile_reads import COLLECTIONS, PROFILE_READS, PRUNABLE, pruned
 from segmint.store.sqltext import Fragment, fixed, ident, idents, in_staged, render
 
@@ -478,32 +478,14 @@ class Store(abc.ABC):
         if not ids:
             return {}
         chunks = self.id_chunks(ids)
-        names: list[str] = []
-        rows: list[Row] = []
-        for chunk in chunks:
-            names, part = self._q_named(
-                render(
-                    "SELECT * FROM customers WHERE {f}",
-                    f=self._in_ids(fixed("customers.id"), "ids", len(chunk)),
-                ),
-                {"ids": list(chunk)},
-            )
-            rows += part
         profiles: dict[str, Profile] = {}
-        for row in rows:
-            record = dict(zip(names, row, strict=True))
-            fields: dict[str, Any] = {name: record.get(name) for name in CUSTOMER_FIELDS}
-            for name in ("tags", "user_groups"):
-                # NULL stays None (a missing value), as SQL sees it: `tags IS NULL` must
-                # give the same answer in the Python engine and in every database.
-                if fields[name] is not None:
-                    fields[name] = list(fields[name])
-            attributes = {
-                key.removeprefix(ATTR_PREFIX): (list(v) if isinstance(v, (list, tuple)) else v)
-                for key, v in record.items()
-                if key.startswith(ATTR_PREFIX)
-            }
-            profiles[record["id"]] = Profile(id=record["id"], fields=fields, attributes=attributes)
+        for chunk in chunks:
+            sql = render(
+                "SELECT * FROM customers WHERE {f}",
+                f=self._in_ids(fixed("customers.id"), "ids", len(chunk)),
+            )
+            result = self._run_arrow(self._placeholders(sql), convert_params({"ids": list(chunk)}))
+            profiles.update(customer_profiles(result, CUSTOMER_FIELDS, ATTR_PREFIX))
         if not profiles:
             return {}
 
