@@ -22,6 +22,7 @@ from segmint.errors import SchemaError, StoreError, TimeLimitExceeded
 from segmint.model.profile import Profile
 from segmint.rules.schema import ATTRIBUTE_NAME, CUSTOMER_FIELDS, FieldType, Schema
 from segmint.store import migrations
+from segmint.store.arrow_profiles import collection_items, customer_profiles
 from segmint.store.profile_reads import COLLECTIONS, PROFILE_READS, PRUNABLE, pruned
 from segmint.store.sqltext import Fragment, fixed, ident, idents, in_staged, render
 
@@ -196,6 +197,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def unstage(self, name: str) -> None: ...
+
+    @abc.abstractmethod
+    def _run_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        """Like :meth:`_run`, the result as an Arrow table (timestamps naive UTC)."""
 
     @abc.abstractmethod
     def _in_list(self, column: Fragment, param: str) -> Fragment:
@@ -473,55 +478,42 @@ class Store(abc.ABC):
         if not ids:
             return {}
         chunks = self.id_chunks(ids)
-        names: list[str] = []
-        rows: list[Row] = []
-        for chunk in chunks:
-            names, part = self._q_named(
-                render(
-                    "SELECT * FROM customers WHERE {f}",
-                    f=self._in_ids(fixed("customers.id"), "ids", len(chunk)),
-                ),
-                {"ids": list(chunk)},
-            )
-            rows += part
         profiles: dict[str, Profile] = {}
-        for row in rows:
-            record = dict(zip(names, row, strict=True))
-            fields: dict[str, Any] = {name: record.get(name) for name in CUSTOMER_FIELDS}
-            for name in ("tags", "user_groups"):
-                # NULL stays None (a missing value), as SQL sees it: `tags IS NULL` must
-                # give the same answer in the Python engine and in every database.
-                if fields[name] is not None:
-                    fields[name] = list(fields[name])
-            attributes = {
-                key.removeprefix(ATTR_PREFIX): (list(v) if isinstance(v, (list, tuple)) else v)
-                for key, v in record.items()
-                if key.startswith(ATTR_PREFIX)
-            }
-            profiles[record["id"]] = Profile(id=record["id"], fields=fields, attributes=attributes)
+        for chunk in chunks:
+            sql = render(
+                "SELECT * FROM customers WHERE {f}",
+                f=self._in_ids(fixed("customers.id"), "ids", len(chunk)),
+            )
+            result = self._run_arrow(self._placeholders(sql), convert_params({"ids": list(chunk)}))
+            profiles.update(customer_profiles(result, CUSTOMER_FIELDS, ATTR_PREFIX))
         if not profiles:
             return {}
 
         for name in sorted(wanted & PROFILE_READS.keys()):
-            table, columns, order, build = PROFILE_READS[name]
-            ordered = f" ORDER BY customer_id, {order}"
+            table, columns, order, _ = PROFILE_READS[name]
+            ordered = f"customer_id, {order}"
+            kept: list[str] | None = None
             if item_fields is not None and name in PRUNABLE:
                 # An engine's read: what rules compute of a collection does not depend on
                 # the items' order, and sorting made DuckDB fetch (placed_at, order_id,
                 # line_no) for every line though no rule read them (~8 of ~20 ms for a
                 # customer with 240 lines, the tail of a one-order update).
-                kept, build = pruned(name, item_fields.get(name, ()))
-                columns, ordered = ", ".join(kept), ""
+                kept = pruned(name, item_fields.get(name, ()))[0]
+                columns, ordered = ", ".join(kept), "customer_id"
             for chunk in chunks:
+                # Columnar: the items are built per column (store/arrow_profiles.py).
                 sql = render(
-                    "SELECT customer_id{c} FROM {t} WHERE {w}{o}",
+                    "SELECT customer_id{c} FROM {t} WHERE {w} ORDER BY {o}",
                     c=fixed(f", {columns}" if columns else ""),
                     t=ident(table),
                     w=self._in_ids(fixed("customer_id"), "ids", len(chunk)),
                     o=fixed(ordered),
                 )
-                for r in self._q(sql, {"ids": list(chunk)}):
-                    getattr(profiles[r[0]], name).append(build(r[1:]))
+                result = self._run_arrow(
+                    self._placeholders(sql), convert_params({"ids": list(chunk)})
+                )
+                for customer, items in collection_items(name, result, kept):
+                    getattr(profiles[customer], name).extend(items)
         return profiles
 
     # ---- bulk merges used by the importer (inside one transaction) --------------------

@@ -100,6 +100,17 @@ class DuckDBStore(Store):
                 raise self._time_error() from None
             raise StoreError(f"error: DuckDB refused a statement: {error}") from None
 
+    def _run_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        self._check_time(sql)
+        try:
+            # con.sql, not execute: a DB-API result copies the rows once more into Arrow.
+            table: pa.Table = self.con.sql(sql, params=params or None).to_arrow_table()
+            return table
+        except duckdb.Error as error:
+            if self._past_deadline():
+                raise self._time_error() from None
+            raise StoreError(f"error: DuckDB refused a statement: {error}") from None
+
     def interrupt(self) -> None:
         if self._con is not None:
             self._con.interrupt()

@@ -122,6 +122,13 @@ class PostgresStore(Store):
                 raise self._time_error() from None
             raise self._error(error) from None
 
+    def _run_arrow(self, sql: str, params: dict[str, Any]) -> pa.Table:
+        # psycopg hands rows; each column becomes one Arrow array (types inferred: text,
+        # NUMERIC as decimal, TIMESTAMP naive as stored, integers, booleans).
+        names, rows = self._run(sql, params)
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+        return pa.table([pa.array(list(c)) for c in columns], names=names)
+
     def limit_time(self, seconds: float | None) -> None:
         # The server bounds each statement too (statement_timeout), set only when the
         # bound changes: a pool lending connections with one limit sets it once each.

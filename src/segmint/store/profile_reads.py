@@ -41,7 +41,8 @@ PROFILE_READS: dict[str, tuple[str, str, str, Callable[[Sequence[Any]], Any]]] =
         "placed_at, order_id, line_no",
         lambda r: LineItem(*r),
     ),
-    "events": ("events", 'id, type, "at", sku, properties', '"at", id', _event),
+    # JSON as text: DuckDB returns it so, psycopg would parse PostgreSQL's JSONB.
+    "events": ("events", 'id, type, "at", sku, CAST(properties AS TEXT)', '"at", id', _event),
     "wishlist": ("wishlist_items", "sku, added_at", "added_at, sku", lambda r: WishlistItem(*r)),
 }
 
