@@ -509,6 +509,35 @@ def test_an_order_line_becomes_a_cart_line_at_what_was_paid() -> None:
     assert backtest.order_cart("USD", [("A", 0, None, "1.00", None, None, None)], {}) is None
 
 
+def test_carts_sharing_the_unit_price_memo_are_priced_at_what_was_paid() -> None:
+    # one memo over many carts, as a stream keeps it: every line still costs what was paid
+    rng = random.Random(5)
+    memo: dict[Any, tuple[Decimal, int]] = {}
+    digits = {"USD": 2, "JPY": 0, "KWD": 3}
+    for _ in range(300):
+        currency = rng.choice(list(digits))
+        raw = [
+            (
+                f"S{i}",
+                rng.randint(1, 6),
+                None,
+                Decimal(rng.randint(0, 900)).scaleb(-rng.randint(0, 3)),
+            )
+            for i in range(rng.randint(1, 5))
+        ]
+        cart = backtest.order_cart(
+            currency, [(s, q, u, a, None, None, None) for s, q, u, a in raw], {}, memo
+        )
+        assert cart is not None
+        for line, (_, quantity, _, amount) in zip(cart.lines, raw, strict=True):
+            paid = amount.quantize(Decimal(1).scaleb(-digits[currency]), rounding="ROUND_HALF_UP")
+            assert line.unit_price * line.quantity == paid
+            assert line.unit_price.as_tuple().exponent == -digits[currency]
+            assert line.quantity in (quantity, 1)
+            whole = (paid * 10 ** digits[currency]) % quantity == 0
+            assert (line.quantity == quantity) == (whole or quantity == 1)
+
+
 def test_cli_goes_through_a_running_server(tmp_path: Path) -> None:
     from test_serve_forward import cli_run, start, stop
 
