@@ -277,6 +277,8 @@ class CountsBefore:
         self.spend = Decimal(0)
         self.spend_orders = 0
         for outcome in earlier:
+            if outcome.priced[0] is None:
+                continue  # not priced: nothing that applied has a count anyone reads
             applied = outcome.priced[0].promotions
             for a in applied:
                 self.uses[a.code] = self.uses.get(a.code, 0) + 1
@@ -320,6 +322,20 @@ def simulated(priced: Any) -> list[tuple[str, str, str]]:
     return [(p["code"], p["amount"], p["shipping"]) for p in priced.to_dict()["promotions"]]
 
 
+def agrees(answer: Mapping[str, Any], outcome: backtest.OrderOutcome, v: backtest.Variant) -> None:
+    """The simulation's answer for an order is evaluate's; an order it did not price is one
+    where evaluate applies neither the variant nor a promotion with a limit or budget, and
+    the variant is not near."""
+    priced = outcome.priced[0]
+    if priced is not None:
+        assert discounts(answer) == simulated(priced), outcome.order.id
+        assert answer["cart"]["discount"] == str(priced.discount)
+        return
+    applied = {p["code"] for p in answer["promotions"]}
+    assert v.code not in applied and not applied & v.stateful, outcome.order.id
+    assert v.code not in {n["promotion"] for n in answer.get("near", [])}, outcome.order.id
+
+
 def test_sampled_orders_priced_again_by_evaluate_agree(shop: Store) -> None:
     variants = backtest.build_variants(shop, ["vip10"])
     outcomes = list(backtest.run(shop, variants, START, END, chunk=7))
@@ -328,7 +344,7 @@ def test_sampled_orders_priced_again_by_evaluate_agree(shop: Store) -> None:
     assert [o.order.placed_at for o in outcomes] == sorted(o.order.placed_at for o in outcomes)
     cancelled = {o.order.id for o in outcomes} & {f"o{n:03d}" for n in range(5, 130, 17)}
     assert not cancelled
-    applied = {a.code for o in outcomes for a in o.priced[0].promotions}
+    applied = {a.code for o in outcomes if o.priced[0] for a in o.priced[0].promotions}
     assert applied >= {"vip10", "regular-coffee", "app-only", "february"}
     assert applied & {"big-cart-3", "big-cart-5pc"}
     evaluator = StateAt()
@@ -341,8 +357,7 @@ def test_sampled_orders_priced_again_by_evaluate_agree(shop: Store) -> None:
         answer = targeting.answer(
             shop, request, NOW, reads=CountsBefore(shop, outcomes[:i])
         ).to_dict()
-        assert discounts(answer) == simulated(outcome.priced[0]), outcome.order.id
-        assert answer["cart"]["discount"] == str(outcome.priced[0].discount)
+        agrees(answer, outcome, variants[0])
         assert [s["code"] for s in answer["segments"]] == [
             s.code for s in outcome.evaluation.segments
         ]
@@ -358,14 +373,17 @@ def test_every_order_checked_out_in_turn_agrees(shop: Store) -> None:
         request, cid, at = request_of(shop, outcome.order.id)
         evaluator.state = state_at(shop, cid, at)
         result = checkout(shop, targeting, request, outcome.order.id, at)
-        assert discounts(json.loads(result.answer)) == simulated(outcome.priced[0]), (
-            outcome.order.id
-        )
+        agrees(json.loads(result.answer), outcome, variants[0])
+    applied = [a.code for o in outcomes if o.priced[0] for a in o.priced[0].promotions]
     spent = sum(
-        a.amount for o in outcomes for a in o.priced[0].promotions if a.code == "regular-coffee"
+        a.amount
+        for o in outcomes
+        if o.priced[0]
+        for a in o.priced[0].promotions
+        if a.code == "regular-coffee"
     )
     assert Decimal(0) < spent <= Decimal("40.00")
-    assert sum(1 for o in outcomes for a in o.priced[0].promotions if a.code == "february") == 6
+    assert applied.count("february") == 6
 
 
 def test_report_side_by_side_and_alone(shop: Store) -> None:
@@ -386,7 +404,11 @@ def test_report_side_by_side_and_alone(shop: Store) -> None:
     data = report.to_dict()
     by_code = {v["promotion"]: v for v in data["promotions"]}
     outcomes = list(backtest.run(shop, backtest.build_variants(shop, ["vip10"]), START, END))
-    vip = [o for o in outcomes if any(a.code == "vip10" for a in o.priced[0].promotions)]
+    vip = [
+        o
+        for o in outcomes
+        if o.priced[0] and any(a.code == "vip10" for a in o.priced[0].promotions)
+    ]
     assert by_code["vip10"]["orders_reached"] == len(vip)
     assert by_code["vip10"]["customers_reached"] == len({o.order.customer_id for o in vip})
     total = sum(a.amount for o in vip for a in o.priced[0].promotions if a.code == "vip10")
@@ -460,6 +482,35 @@ def test_orders_that_cannot_matter_are_skipped_exactly(shop: Store) -> None:
     assert builders[0] == builders[1]
 
 
+def test_orders_are_skipped_once_the_global_limits_are_used_up(shop: Store) -> None:
+    """With the live promotions, vip10 has GLOBAL stateful ones beside it (february's usage
+    limit, app-only's per-customer one): orders are priced while those can still apply,
+    and skipped once they are used up — the answers are those of pricing every order."""
+    variants = backtest.build_variants(shop, ["vip10"])
+    assert variants[0].stateful & variants[0].everyone == {"february", "app-only"}
+    full = list(backtest.run(shop, variants, START, END, skip=False))
+    fast = list(backtest.run(shop, variants, START, END))
+    skipped = [b.priced[0] is None for b in fast]
+    assert any(skipped) and not skipped[0]
+    for a, b in zip(full, fast, strict=True):
+        whole, maybe = a.priced[0], b.priced[0]
+        assert whole is not None
+        if maybe is None:
+            assert not any(x.code == "vip10" for x in whole.promotions)
+            assert not any(n.promotion == "vip10" for n in whole.near)
+            # nothing that applied has a count a later order reads
+            assert not {x.code for x in whole.promotions} & variants[0].stateful
+        else:
+            assert maybe == whole
+    reports = []
+    for outcomes in (full, fast):
+        builder = ReportBuilder(["vip10"], START, END, "USD")
+        for outcome in outcomes:
+            builder.add(outcome)
+        reports.append(builder.report().to_dict())
+    assert reports[0] == reports[1]
+
+
 def test_api_runs_a_simulation_as_a_job(shop: Store, store_url: str) -> None:
     _, token = auth.create_api_key(shop, "marketer", NOW)
     client = TestClient(create_app(store_url, clock=lambda: NOW))
@@ -507,6 +558,35 @@ def test_an_order_line_becomes_a_cart_line_at_what_was_paid() -> None:
     assert cart.lines[0].category == "office"
     assert backtest.order_cart("ZZZ", [("A", 1, None, "1.00", None, None, None)], {}) is None
     assert backtest.order_cart("USD", [("A", 0, None, "1.00", None, None, None)], {}) is None
+
+
+def test_carts_sharing_the_unit_price_memo_are_priced_at_what_was_paid() -> None:
+    # one memo over many carts, as a stream keeps it: every line still costs what was paid
+    rng = random.Random(5)
+    memo: dict[Any, tuple[Decimal, int]] = {}
+    digits = {"USD": 2, "JPY": 0, "KWD": 3}
+    for _ in range(300):
+        currency = rng.choice(list(digits))
+        raw = [
+            (
+                f"S{i}",
+                rng.randint(1, 6),
+                None,
+                Decimal(rng.randint(0, 900)).scaleb(-rng.randint(0, 3)),
+            )
+            for i in range(rng.randint(1, 5))
+        ]
+        cart = backtest.order_cart(
+            currency, [(s, q, u, a, None, None, None) for s, q, u, a in raw], {}, memo
+        )
+        assert cart is not None
+        for line, (_, quantity, _, amount) in zip(cart.lines, raw, strict=True):
+            paid = amount.quantize(Decimal(1).scaleb(-digits[currency]), rounding="ROUND_HALF_UP")
+            assert line.unit_price * line.quantity == paid
+            assert line.unit_price.as_tuple().exponent == -digits[currency]
+            assert line.quantity in (quantity, 1)
+            whole = (paid * 10 ** digits[currency]) % quantity == 0
+            assert (line.quantity == quantity) == (whole or quantity == 1)
 
 
 def test_cli_goes_through_a_running_server(tmp_path: Path) -> None:

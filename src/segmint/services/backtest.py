@@ -30,6 +30,7 @@ import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from segmint.clock import parse_instant
@@ -73,6 +74,7 @@ from segmint.targeting.model import (
     TargetingDocument,
     Trigger,
 )
+from segmint.targeting.schedules import refusal
 
 #: Orders read per query (keyset pagination over ``(placed_at, id)``).
 Progress = Callable[[int, int], None]  # (orders done, orders in the period)
@@ -95,20 +97,32 @@ class Variant:
 
     @property
     def may_skip(self) -> bool:
-        """Whether an order may be found not to need pricing: neither the variant nor any
-        stateful promotion is GLOBAL (else every order is a candidate for them)."""
-        everyone = set(self.catalog.everyone)
-        return self.code not in everyone and not (self.stateful & everyone)
+        """Whether an order may be found not to need pricing: the variant is not GLOBAL
+        (else every order is a candidate for it)."""
+        return self.code not in self.catalog.everyone
 
-    def needs_pricing(self, profile: Profile, at: dt.datetime, context: RequestContext) -> bool:
+    def needs_pricing(
+        self,
+        profile: Profile,
+        at: dt.datetime,
+        context: RequestContext,
+        live: frozenset[str],
+    ) -> bool:
         """Whether pricing this order can matter to the report: the variant or a stateful
-        promotion is a candidate (its audience true). Otherwise the variant neither applies
+        promotion that can still apply (``live``, see :meth:`SimulatedReads.live`) is a
+        candidate (GLOBAL, or its audience true). Otherwise the variant neither applies
         nor is near, and what applies changes no count that a later order reads — the
         answer is exact without pricing."""
+        if live & self.everyone:
+            return True
         for kind, code in self.catalog.index.match(profile, at, context):
-            if kind == "promotion" and (code == self.code or code in self.stateful):
+            if kind == "promotion" and (code == self.code or code in live):
                 return True
         return False
+
+    @cached_property
+    def everyone(self) -> frozenset[str]:
+        return frozenset(self.catalog.everyone)
 
 
 def _simulated(p: Promotion) -> Promotion:
@@ -236,6 +250,37 @@ class SimulatedReads:
 
     def campaign_totals(self, campaigns: Sequence[str]) -> Mapping[str, tuple[Decimal, int]]:
         return {c: self.campaigns[c] for c in campaigns if c in self.campaigns}
+
+    def live(self, variant: Variant, order: PastOrder) -> frozenset[str]:
+        """The variant's stateful promotions that can still apply to this order: their
+        schedule and their campaign's admit its instant and store, and none of their limits
+        is used up (a usage limit, the customer's limit, the campaign's orders or spend).
+        A promotion that cannot apply records nothing, so an order with none of these
+        changes no count a later order reads."""
+        catalog = variant.catalog
+        customer_id, at, store = order.customer_id, order.placed_at, order.store
+        out: list[str] = []
+        for code in variant.stateful:
+            p = catalog.promotions.by_code[code]
+            if refusal(p.schedule, at, store, code) is not None:
+                continue
+            if p.usage_limit is not None and self.promotions.get(code, 0) >= p.usage_limit:
+                continue
+            limit = p.per_customer_limit
+            if limit is not None and self.customers.get((customer_id, code), 0) >= limit:
+                continue
+            campaign = catalog.campaigns.get(p.campaign) if p.campaign is not None else None
+            if campaign is not None and refusal(campaign.schedule, at, store, code) is not None:
+                continue
+            if campaign is not None and campaign.budget is not None:
+                spent, orders = self.campaigns.get(campaign.code, (Decimal(0), 0))
+                budget = campaign.budget
+                if budget.usage is not None and orders >= budget.usage:
+                    continue
+                if budget.spend is not None and spent >= budget.spend:
+                    continue
+            out.append(code)
+        return frozenset(out)
 
     def redeem(self, priced: PricedCart, customer_id: str, catalog: PricingCatalog) -> None:
         """Record the order's redemptions as a checkout would (one per promotion applied;
@@ -370,7 +415,9 @@ def run(
             if (
                 profile is not None
                 and variant.may_skip
-                and not variant.needs_pricing(profile, order.placed_at, context)
+                and not variant.needs_pricing(
+                    profile, order.placed_at, context, r.live(variant, order)
+                )
             ):
                 priced.append(None)
                 refused.append(False)

@@ -32,6 +32,9 @@ from segmint.targeting import money
 from segmint.targeting.cart import Cart, CartError, Line
 
 ORDER_CHUNK = 2_000
+#: (amount, quantity) pairs whose unit price a stream keeps (emptied past it: memory stays
+#: bounded however many orders)
+_UNITS_KEPT = 100_000
 
 #: Lends a store for a moment (a connection pool's ``acquire``/``release``).
 Lender = Callable[[], AbstractContextManager[Store]]
@@ -62,6 +65,7 @@ def order_cart(
     currency: str,
     lines: Sequence[tuple[str | None, int | None, Any, Any, str | None, str | None, str | None]],
     products: Mapping[str, Product],
+    units: dict[tuple[Any, int, str], tuple[Decimal, int]] | None = None,
 ) -> Cart | None:
     """The cart of an order's lines ``(sku, quantity, unit_price, amount, product_name,
     brand, category)``: a line's unit price is its amount over its quantity when that is a
@@ -72,17 +76,20 @@ def order_cart(
     nothing is left or the currency is unknown."""
     if not money.is_currency(currency):
         return None
+    units = {} if units is None else units
     out: list[Line] = []
     for sku, quantity, unit_price, amount, name, brand, category in lines:
         if not sku or quantity is None or quantity < 1:
             continue
         if amount is not None:
-            paid = money.round_half_up(max(Decimal(str(amount)), Decimal(0)), currency)
-            unit = money.round_half_up(paid / quantity, currency)
-            if unit * quantity != paid:
-                # not a whole number of minor units per unit (3 for 1.00, 16,738 ml of
-                # fuel for 41.33): one unit of what was paid, so the revenue stays exact
-                unit, quantity = paid, 1
+            # the same (amount, quantity) comes on order after order: worked out once
+            key = (amount, quantity, currency)
+            known = units.get(key)
+            if known is None:
+                if len(units) >= _UNITS_KEPT:
+                    units.clear()
+                known = units[key] = _unit_of(amount, quantity, currency)
+            unit, quantity = known
         elif unit_price is not None:
             unit = money.round_half_up(max(Decimal(str(unit_price)), Decimal(0)), currency)
         else:
@@ -109,6 +116,17 @@ def order_cart(
         return Cart(currency, tuple(out), None)
     except CartError:
         return None
+
+
+def _unit_of(amount: Any, quantity: int, currency: str) -> tuple[Decimal, int]:
+    """The unit price and quantity of a line that paid ``amount`` for ``quantity``."""
+    paid = money.round_half_up(max(Decimal(str(amount)), Decimal(0)), currency)
+    unit = money.round_half_up(paid / quantity, currency)
+    if unit * quantity != paid:
+        # not a whole number of minor units per unit (3 for 1.00, 16,738 ml of fuel for
+        # 41.33): one unit of what was paid, so the revenue stays exact
+        return paid, 1
+    return unit, quantity
 
 
 _SUCCESSFUL = (
@@ -139,6 +157,7 @@ def stream_orders(
     is borrowed for each chunk's reads only, never while the caller works on the orders."""
     lend = lender(source)
     after: tuple[dt.datetime, str] | None = None
+    units: dict[tuple[Any, int, str], tuple[Decimal, int]] = {}
     while True:
         params: dict[str, Any] = {"a": start, "b": end, "n": chunk}
         keyset = ""
@@ -167,7 +186,9 @@ def stream_orders(
                     lines.setdefault(str(r[0]), []).append(tuple(r[1:]))
             products.load(store, {str(ln[0]) for ls in lines.values() for ln in ls if ln[0]})
         for oid, cid, placed_at, shop, cur in rows:
-            cart = order_cart(str(cur or currency).upper(), lines.get(str(oid), []), products.rows)
+            cart = order_cart(
+                str(cur or currency).upper(), lines.get(str(oid), []), products.rows, units
+            )
             if cart is None:
                 yield None
             else:

@@ -297,6 +297,13 @@ class PricedCart:
 # ---- the cart while it is priced ----------------------------------------------------------
 
 
+#: Amounts as Decimals by minor units, per exponent: pricing makes the same ones over and
+#: over (every line's amount, every subtotal, on every cart), and a Decimal is immutable, so
+#: one object serves every cart; emptied when it grows past the bound.
+_DECIMALS: dict[int, dict[int, Decimal]] = {}
+_DECIMALS_KEPT = 1 << 16
+
+
 class Working:
     """Line amounts in minor units as promotions apply, and the context conditions read.
 
@@ -314,6 +321,7 @@ class Working:
         self.quantities = [ln.quantity for ln in cart.lines]
         self.quantity = sum(self.quantities)
         self._exponent = -money.digits(cart.currency)
+        self._decimals = _DECIMALS.setdefault(self._exponent, {})
         self.subtotals = [
             money.to_minor(price * ln.quantity, cart.currency)
             for price, ln in zip(unit_prices, cart.lines, strict=True)
@@ -355,7 +363,12 @@ class Working:
 
     def decimal(self, minor: int) -> Decimal:
         """Minor units as an amount with exactly the currency's digits."""
-        return Decimal(minor).scaleb(self._exponent)
+        found = self._decimals.get(minor)
+        if found is None:
+            if len(self._decimals) >= _DECIMALS_KEPT:
+                self._decimals.clear()
+            found = self._decimals[minor] = Decimal(minor).scaleb(self._exponent)
+        return found
 
     def capacity(self, i: int) -> int:
         """What line ``i`` can still take before its floor."""

@@ -121,4 +121,16 @@ def price_cart(
 
 def _exact(amount: Decimal, currency: str) -> Decimal:
     """With exactly the currency's digits (``9`` -> ``9.00``)."""
-    return money.from_minor(money.to_minor(amount, currency), currency)
+    key = (amount, currency)  # equal amounts give the same answer (9 and 9.00: 9.00)
+    found = _EXACT.get(key)
+    if found is None:
+        if len(_EXACT) >= _EXACT_KEPT:
+            _EXACT.clear()
+        found = _EXACT[key] = money.from_minor(money.to_minor(amount, currency), currency)
+    return found
+
+
+#: :func:`_exact`'s answers: the same unit prices come on cart after cart, and a Decimal is
+#: immutable; emptied when it grows past the bound.
+_EXACT: dict[tuple[Decimal, str], Decimal] = {}
+_EXACT_KEPT = 1 << 16
